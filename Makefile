@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and make:
+#   make run    creates .venv, installs redes, runs the main job on embedded stores
+#   make test   creates .venv, installs redes with the dev extra, starts what the tests need, runs pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+export DO_NOT_TRACK ?= true
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: run test services bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/redes run
+
+test: $(VENV)/.installed-dev services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@bash tests/services.sh
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_core.py
+
+clean:
+	rm -rf $(VENV) data mlruns mlartifacts mlflow.db .redes

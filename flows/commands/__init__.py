@@ -1,0 +1,1 @@
+"""One module per `redes` subcommand; `flows.cli` registers them."""

@@ -1,0 +1,1 @@
+"""MNIST: mirrors, verified download, IDX parsing and the train/validation/test split."""

@@ -1,0 +1,109 @@
+"""After a search: the best trial's network evaluated once on the test set, logged and registered.
+
+The test set is touched here and nowhere else. The network is registered in the Model
+Registry under one name, and the alias ``champion`` moves only when the new model's
+validation accuracy beats the current champion's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+import core
+from core.network import Network
+from tracking import plots
+from tracking.tracked_training import WEIGHTS_ARTIFACT, WEIGHTS_FILE
+
+REGISTERED_MODEL = "redes-mnist"
+CHAMPION_ALIAS = "champion"
+MODEL_CODE = Path(__file__).with_name("pyfunc_network.py")
+CORE_CODE = Path(core.__file__).parent
+
+
+@dataclass
+class Evaluation:
+    test_accuracy: float
+    test_loss: float
+    confusion: np.ndarray
+    predictions: np.ndarray
+
+
+def evaluate(network: Network, X: np.ndarray, y: np.ndarray) -> Evaluation:
+    loss, accuracy = network.evaluate(X, y)
+    predictions = network.predict(X)
+    confusion = np.bincount(np.asarray(y) * 10 + predictions, minlength=100).reshape(10, 10)
+    return Evaluation(float(accuracy), float(loss), confusion, predictions)
+
+
+def download_network(client: MlflowClient, run_id: str, workdir: Path) -> Path:
+    """The saved best-epoch weights of a trial's run."""
+    return Path(client.download_artifacts(run_id, f"{WEIGHTS_ARTIFACT}/{WEIGHTS_FILE}", str(workdir)))
+
+
+def log_test_evaluation(client: MlflowClient, run_id: str, evaluation: Evaluation, split: Any, workdir: Path) -> None:
+    """test/accuracy, test/loss, the confusion matrix (PNG and CSV) and a grid of mistakes on ``run_id``."""
+    client.log_metric(run_id, "test/accuracy", evaluation.test_accuracy)
+    client.log_metric(run_id, "test/loss", evaluation.test_loss)
+    frame = pd.DataFrame(evaluation.confusion, index=[f"true_{d}" for d in range(10)], columns=[f"pred_{d}" for d in range(10)])
+    csv = workdir / "confusion_matrix.csv"
+    frame.to_csv(csv)
+    client.log_artifact(run_id, str(csv), "evaluation")
+    png = plots.confusion_matrix_plot(evaluation.confusion, workdir / "confusion_matrix.png")
+    client.log_artifact(run_id, str(png), "evaluation")
+    y_test = np.asarray(split.y_test)
+    wrong = np.flatnonzero(evaluation.predictions != y_test)[:64]
+    grid = plots.misclassified_grid(
+        np.asarray(split.X_test[wrong]), y_test[wrong], evaluation.predictions[wrong], workdir / "misclassified.png"
+    )
+    client.log_artifact(run_id, str(grid), "evaluation")
+
+
+def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
+    """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins."""
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"network": str(weights)},
+            code_paths=[str(CORE_CODE)],
+            pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
+            registered_model_name=REGISTERED_MODEL,
+        )
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(REGISTERED_MODEL, version, "val_accuracy", f"{val_accuracy:.6f}")
+    client.set_model_version_tag(REGISTERED_MODEL, version, "source_run_id", run_id)
+    try:
+        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        current_val = float(current.tags.get("val_accuracy", "-1"))
+    except MlflowException:
+        current_val = -1.0
+    promoted = val_accuracy > current_val
+    if promoted:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+    return version, promoted
+
+
+def evaluate_best_trial(client: MlflowClient, parent_run_id: str, best_run_id: str, val_accuracy: float, split: Any) -> dict:
+    """Evaluate the best trial once on the test set; log everything on the parent run and register it."""
+    with tempfile.TemporaryDirectory(prefix="redes-champion-") as tmp:
+        workdir = Path(tmp)
+        weights = download_network(client, best_run_id, workdir)
+        network = Network.load(weights)
+        evaluation = evaluate(network, split.X_test, split.y_test)
+        log_test_evaluation(client, parent_run_id, evaluation, split, workdir)
+        version, promoted = register(client, parent_run_id, weights, val_accuracy)
+    return {
+        "test_accuracy": evaluation.test_accuracy,
+        "test_loss": evaluation.test_loss,
+        "model_version": version,
+        "champion": promoted,
+    }

@@ -1,0 +1,96 @@
+"""Where MLflow keeps runs, and a quick check that it answers before any training starts.
+
+The embedded default is a SQLite file and an artifact folder in the working folder;
+``MLFLOW_TRACKING_URI`` points the same code at a tracking server.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from flows.settings import Settings
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server does not answer; raised before any work is done."""
+
+
+def masked(uri: str) -> str:
+    """The URI with any password replaced, for messages and logs."""
+    if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = uri.split("://", 1)
+        creds, host = rest.split("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return uri
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, naming the URI, when a tracking server does not answer its health check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # alive, behind authentication
+            return
+        reason = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = str(getattr(exc, "reason", exc))
+    raise TrackingUnavailable(
+        f"the MLflow tracking server at {masked(uri)} does not answer ({reason}); start it, or unset "
+        "MLFLOW_TRACKING_URI to use the local SQLite store"
+    )
+
+
+def configure(settings: Settings | None = None) -> MlflowClient:
+    """Point MLflow at the configured store (checked first) and return a client for it."""
+    settings = settings or Settings.from_env()
+    uri = settings.tracking_uri
+    check_reachable(uri)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client: MlflowClient, name: str, settings: Settings | None = None) -> str:
+    """The id of experiment NAME, created on first use (with a local artifact folder when embedded)."""
+    settings = settings or Settings.from_env()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if not settings.tracking_uri.startswith(("http://", "https://", "databricks")):
+        location = (settings.artifact_root / name).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        # another worker created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def run_url(settings: Settings, experiment: str, run_id: str | None = None) -> str:
+    """Where a person looks at a run: the server's page, or how to open the local store."""
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        base = uri.rstrip("/")
+        return f"{base}/#/experiments/{experiment}/runs" + (f"/{run_id}" if run_id else "")
+    return f"{uri} (open it with: redes ui)"
+
+
+def local_path(uri: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URI, if any."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None

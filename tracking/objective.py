@@ -1,0 +1,117 @@
+"""The objective of a study, and the loop a worker process runs: trials until its share is done.
+
+A worker may run on another machine than the one that started the study, so
+everything it needs travels in a small picklable :class:`StudyContext`: names, URLs
+and the path of the split, never arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from threadpoolctl import threadpool_limits
+
+from tracking import mlflow_store, studies
+from tracking.run_logger import RunLogger
+from tracking.search_space import SearchSpace, config_from_params, suggest
+from tracking.tracked_training import train_tracked
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What a worker needs to join a study and log its trials."""
+
+    study_name: str
+    storage: str
+    sampler: str
+    pruner: str
+    space: SearchSpace
+    split_path: str
+    experiment_id: str
+    parent_run_id: str
+    seed: int = 0
+    tracking_uri: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+
+class Objective:
+    """Validation accuracy of one trial's network (the test set is never seen during the search)."""
+
+    def __init__(self, context: StudyContext, client: Any, split: Any) -> None:
+        self.context = context
+        self.client = client
+        self.split = split
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        ctx = self.context
+        params = suggest(trial, ctx.space)
+        config = config_from_params(params, ctx.space)
+        config.validate(n_train=len(self.split.y_train))
+        logger = RunLogger(
+            self.client,
+            ctx.experiment_id,
+            f"trial-{trial.number}",
+            parent_run_id=ctx.parent_run_id,
+            tags={
+                "kind": "trial",
+                "optuna.study": ctx.study_name,
+                "optuna.trial_number": str(trial.number),
+                "optuna.trial_state": "RUNNING",
+                **ctx.extra_tags,
+            },
+        )
+        trial.set_user_attr("mlflow_run_id", logger.run_id)
+        tracked = train_tracked(logger, config, self.split, params=params, trial=trial)
+        result = tracked.result
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("stopped_epoch", result.stopped_epoch)
+        trial.set_user_attr("stop_reason", result.stop_reason)
+        trial.set_user_attr("seconds", round(result.seconds, 3))
+        trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))
+        return result.best_val_accuracy
+
+
+def tag_final_state(client: Any):
+    """A study callback: write the trial's final Optuna state onto its MLflow run."""
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            client.set_tag(run_id, "optuna.trial_state", trial.state.name)
+            if trial.user_attrs.get("fail_reason"):
+                client.set_tag(run_id, "fail_reason", str(trial.user_attrs["fail_reason"])[:5000])
+
+    return callback
+
+
+def run_worker(
+    context: StudyContext, n_trials: int | None, timeout: float | None, worker_index: int = 0, blas_threads: int = 1
+) -> int:
+    """Run trials of the study in this process until ``n_trials`` or ``timeout``; return how many ran."""
+    from flows.data.split import load_split  # the split reader lives with the data flow
+
+    if context.tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
+    with threadpool_limits(limits=blas_threads):
+        client = mlflow_store.configure()
+        storage = studies.open_storage(context.storage)
+        studies.quiet_optuna()
+        study = optuna.load_study(
+            study_name=context.study_name,
+            storage=storage,
+            sampler=studies.make_sampler(context.sampler, context.space, seed=context.seed + worker_index),
+            pruner=studies.make_pruner(context.pruner),
+        )
+        split = load_split(context.split_path)
+        before = len(study.get_trials(deepcopy=False))
+        study.optimize(
+            Objective(context, client, split),
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=(Exception,),
+            callbacks=[tag_final_state(client)],
+        )
+        return len(study.get_trials(deepcopy=False)) - before

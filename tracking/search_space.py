@@ -1,0 +1,219 @@
+"""The search space of a study, declared once as data, and the one function that suggests from it.
+
+A parameter's name is the same string in the search space, in Optuna, in the training
+config (`core.config.TrainConfig`) and in MLflow. Hidden sizes are the exception that
+proves the rule: Optuna cannot suggest a tuple, so it suggests `n_hidden` and
+`hidden_1`..`hidden_3`, and `sizes` is built from them.
+
+The defaults can be overridden by a TOML file (``--space``)::
+
+    [space.eta]            # a float range
+    low = 0.05
+    high = 1.0
+    log = true
+
+    [space.batch_size]     # a choice
+    choices = [16, 32]
+
+    [fixed]                # not searched: any TrainConfig field
+    epochs = 20
+
+    [grid]                 # values for the grid sampler
+    eta = [0.1, 0.5]
+    lmbda = [1.0, 5.0]
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Union
+
+from core.config import TrainConfig
+
+MAX_HIDDEN_LAYERS = 3
+HIDDEN_NAMES = tuple(f"hidden_{i}" for i in range(1, MAX_HIDDEN_LAYERS + 1))
+INPUT_SIZE = 784
+OUTPUT_SIZE = 10
+
+
+class SearchSpaceError(ValueError):
+    """The search-space file or option is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple[Any, ...]
+
+
+Dimension = Union[FloatRange, IntRange, Choice]
+
+#: Sensible defaults for MNIST: the ranges within which good networks are known to lie.
+DEFAULT_SPACE: dict[str, Dimension] = {
+    "eta": FloatRange(0.01, 1.0, log=True),
+    "lmbda": FloatRange(0.01, 10.0, log=True),
+    "dropout": FloatRange(0.0, 0.6),
+    "n_hidden": IntRange(1, MAX_HIDDEN_LAYERS),
+    "hidden_1": IntRange(32, 1024, log=True),
+    "hidden_2": IntRange(32, 1024, log=True),
+    "hidden_3": IntRange(32, 1024, log=True),
+    "batch_size": Choice((16, 32, 64, 128)),
+    "activation": Choice(("relu", "sigmoid", "tanh")),
+    "cost": Choice(("log-likelihood", "cross-entropy")),
+}
+
+#: Fields of TrainConfig that a study may fix (everything but `sizes`, built from the hidden sizes).
+CONFIG_FIELDS = {f.name for f in fields(TrainConfig)} - {"sizes"}
+SEARCHABLE = set(DEFAULT_SPACE)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Dimensions to search, values held fixed, and (for the grid sampler) the grid."""
+
+    dimensions: dict[str, Dimension]
+    fixed: dict[str, Any]
+    grid: dict[str, list[Any]] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description, stored on the study so a changed space is noticed."""
+        return {
+            "dimensions": {k: {"type": type(v).__name__, **_as_dict(v)} for k, v in sorted(self.dimensions.items())},
+            "fixed": dict(sorted(self.fixed.items())),
+            "grid": dict(sorted(self.grid.items())) if self.grid else None,
+        }
+
+
+def _as_dict(dim: Dimension) -> dict[str, Any]:
+    if isinstance(dim, Choice):
+        return {"choices": list(dim.choices)}
+    return {"low": dim.low, "high": dim.high, "log": dim.log}
+
+
+def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
+    return SearchSpace(dimensions=dict(DEFAULT_SPACE), fixed=dict(fixed or {}))
+
+
+def load_space(path: str | Path | None, fixed: dict[str, Any] | None = None) -> SearchSpace:
+    """Read a TOML search-space file over the defaults; ``fixed`` (from options) wins over the file."""
+    if path is None:
+        return default_space(fixed)
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SearchSpaceError(f"search-space file {path} does not exist; pass an existing TOML file to --space") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SearchSpaceError(f"search-space file {path} is not valid TOML: {exc}") from None
+    unknown_sections = set(document) - {"space", "fixed", "grid"}
+    if unknown_sections:
+        raise SearchSpaceError(
+            f"{path}: unknown section(s) {sorted(unknown_sections)}; the sections are [space.NAME], [fixed] and [grid]"
+        )
+    dimensions = dict(DEFAULT_SPACE)
+    for name, spec in document.get("space", {}).items():
+        dimensions[name] = _parse_dimension(path, name, spec)
+    file_fixed = document.get("fixed", {})
+    for name in file_fixed:
+        if name not in CONFIG_FIELDS and name not in SEARCHABLE:
+            raise SearchSpaceError(
+                f"{path}: [fixed] has unknown key {name!r}; known keys: {sorted(CONFIG_FIELDS | SEARCHABLE)}"
+            )
+    grid = document.get("grid")
+    if grid is not None:
+        for name, values in grid.items():
+            if name not in SEARCHABLE:
+                raise SearchSpaceError(f"{path}: [grid] has unknown key {name!r}; known keys: {sorted(SEARCHABLE)}")
+            if not isinstance(values, list) or not values:
+                raise SearchSpaceError(f"{path}: [grid] {name} must be a non-empty list of values, got {values!r}")
+    return SearchSpace(dimensions=dimensions, fixed={**file_fixed, **(fixed or {})}, grid=grid)
+
+
+def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
+    where = f"{path}: [space.{name}]"
+    if name not in SEARCHABLE:
+        raise SearchSpaceError(f"{where}: unknown parameter; searchable parameters: {sorted(SEARCHABLE)}")
+    if not isinstance(spec, dict):
+        raise SearchSpaceError(f"{where} must be a table with low/high[/log] or choices")
+    keys = set(spec)
+    if keys == {"choices"}:
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise SearchSpaceError(f"{where}: choices must be a non-empty list")
+        return Choice(tuple(choices))
+    if not keys <= {"low", "high", "log"} or not {"low", "high"} <= keys:
+        raise SearchSpaceError(f"{where}: keys {sorted(keys)}; expected low and high (and optionally log), or choices")
+    low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or not low < high:
+        raise SearchSpaceError(f"{where}: an empty range low={low!r} high={high!r}; low must be below high")
+    if log and low <= 0:
+        raise SearchSpaceError(f"{where}: a log range needs low > 0, got {low!r}")
+    if isinstance(DEFAULT_SPACE[name], IntRange):
+        if not (isinstance(low, int) and isinstance(high, int)):
+            raise SearchSpaceError(f"{where}: {name} is an integer; use integer low and high")
+        return IntRange(low, high, log)
+    return FloatRange(float(low), float(high), log)
+
+
+def suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:
+    """Ask the trial for every searched parameter; the only place that calls ``trial.suggest_*``.
+
+    Returns the parameters under their Optuna names. Parameters in ``space.fixed`` are
+    not suggested. With a grid, only the grid's parameters are suggested (from the grid).
+    """
+    params: dict[str, Any] = {}
+
+    def ask(name: str) -> Any:
+        if name in space.fixed:
+            return space.fixed[name]
+        if space.grid is not None:
+            if name not in space.grid:
+                return None
+            params[name] = trial.suggest_categorical(name, space.grid[name])
+            return params[name]
+        dim = space.dimensions[name]
+        if isinstance(dim, Choice):
+            params[name] = trial.suggest_categorical(name, list(dim.choices))
+        elif isinstance(dim, IntRange):
+            params[name] = trial.suggest_int(name, dim.low, dim.high, log=dim.log)
+        else:
+            params[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        return params[name]
+
+    for name in ("eta", "lmbda", "dropout", "batch_size", "activation", "cost"):
+        ask(name)
+    n_hidden = ask("n_hidden")
+    n_hidden = 1 if n_hidden is None else int(n_hidden)
+    for name in HIDDEN_NAMES[:n_hidden]:
+        ask(name)
+    return params
+
+
+def config_from_params(params: dict[str, Any], space: SearchSpace) -> TrainConfig:
+    """Build the training config of a trial from its suggested and fixed parameters."""
+    values = {**space.fixed, **params}
+    n_hidden = int(values.get("n_hidden", 1))
+    hidden = [int(values.get(name, 100)) for name in HIDDEN_NAMES[:n_hidden]]
+    config_values = {k: v for k, v in values.items() if k in CONFIG_FIELDS}
+    return TrainConfig(sizes=(INPUT_SIZE, *hidden, OUTPUT_SIZE), **config_values)
+
+
+def grid_size(space: SearchSpace) -> int:
+    """How many points the grid holds (the natural trial count of a grid search)."""
+    return math.prod(len(v) for v in (space.grid or {}).values()) if space.grid else 0

@@ -1,0 +1,163 @@
+"""Optuna studies: the storage behind them, the sampler and pruner by name, create-or-continue.
+
+On one machine the default storage is a journal file: Optuna's own answer for several
+processes on one machine (SQLite is not), readable by optuna-dashboard while the study
+runs. A PostgreSQL URL switches to the shared database that many machines can use, with
+heartbeats so a killed worker's trial is failed and retried with the same parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+from tracking.search_space import SearchSpace
+
+SAMPLERS = ("tpe", "random", "grid", "qmc")
+PRUNERS = ("median", "hyperband", "none")
+RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pymysql")
+HEARTBEAT_INTERVAL = 10
+GRACE_PERIOD = 30
+SPACE_ATTR = "redes_space"
+
+
+class StudyError(ValueError):
+    """A study cannot be opened as asked; the message says why and what to do."""
+
+
+def quiet_optuna() -> None:
+    """Keep Optuna's per-trial log lines out of the terminal; redes shows its own progress."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD):
+    """Open a storage from a database URL or a journal file path."""
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is None:
+        path = Path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if scheme not in RDB_SCHEMES:
+        raise StudyError(
+            f"unsupported storage URL scheme {scheme!r}; use postgresql+psycopg://USER@HOST/DB for a shared "
+            "database, or a file path (e.g. optuna-journal.log) for a journal on this machine"
+        )
+    if scheme == "postgresql":
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return RDBStorage(
+        url,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+    )
+
+
+def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "grid":
+        if not space.grid:
+            raise StudyError("the grid sampler needs a [grid] table in the --space file, e.g. eta = [0.1, 0.5]")
+        return optuna.samplers.GridSampler(space.grid, seed=seed)
+    raise StudyError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise StudyError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
+
+
+def create_or_load(
+    name: str, storage: Any, space: SearchSpace, sampler: str = "tpe", pruner: str = "median", seed: int | None = None
+) -> optuna.Study:
+    """Create the study NAME, or continue it; refuse to continue it with a different search space."""
+    quiet_optuna()
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(sampler, space, seed),
+        pruner=make_pruner(pruner),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    described = json.dumps(space.describe(), sort_keys=True)
+    stored = study.user_attrs.get(SPACE_ATTR)
+    if stored is None:
+        study.set_user_attr(SPACE_ATTR, described)
+    elif stored != described:
+        raise StudyError(
+            f"study {name!r} already exists with a different search space; continue it with the same --space "
+            f"and options, or start a new study with another --name"
+        )
+    return study
+
+
+def load(name: str, storage: Any, sampler: str = "tpe", pruner: str = "median") -> optuna.Study:
+    """Load an existing study in a worker process (the space was checked by whoever created it)."""
+    quiet_optuna()
+    return optuna.load_study(study_name=name, storage=storage, pruner=make_pruner(pruner))
+
+
+
+FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+
+
+def summary(study: optuna.Study) -> dict[str, Any]:
+    """Counts by state and the best COMPLETE trial (number, value, params)."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name: 0 for state in optuna.trial.TrialState}
+    for trial in trials:
+        counts[trial.state.name] += 1
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "mlflow_run_id" in t.user_attrs]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    return {
+        "trials": len(trials),
+        "states": {k: v for k, v in counts.items() if v},
+        "best_trial": best.number if best else None,
+        "best_value": best.value if best else None,
+        "best_params": dict(best.params) if best else {},
+        "best_run_id": best.user_attrs.get("mlflow_run_id") if best else None,
+    }
+
+
+def trials_table(study: optuna.Study):
+    """Optuna's trials table (pandas), with durations in seconds and the MLflow run of each trial."""
+    frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    if "duration" in frame:
+        frame["duration"] = frame["duration"].dt.total_seconds()
+    return frame
+
+
+def summary_markdown(summary: dict[str, Any], name: str) -> str:
+    lines = [f"# Study `{name}`", "", f"Trials: {summary['trials']} ({', '.join(f'{k} {v}' for k, v in summary['states'].items())})", ""]
+    if summary.get("best_trial") is None:
+        lines.append("No trial completed.")
+    else:
+        lines += [
+            f"Best trial: **{summary['best_trial']}**, validation accuracy **{summary['best_value']:.4f}**",
+            f"Test accuracy of its network (evaluated once): **{summary.get('test_accuracy', float('nan')):.4f}**",
+            "",
+            "| parameter | value |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v} |" for k, v in summary["best_params"].items()]
+    return "\n".join(lines)
