@@ -9,6 +9,10 @@ from __future__ import annotations
 import typer
 
 from flows.commands import data as data_command
+from flows.commands import run as run_command
+from flows.commands import study as study_command
+from flows.commands import train as train_command
+from flows.commands import ui as ui_command
 
 app = typer.Typer(
     name="redes",
@@ -18,6 +22,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("data")(data_command.data)
+app.command("train")(train_command.train)
+app.command("study")(study_command.study)
+app.command("run")(run_command.run)
+app.command("ui")(ui_command.ui)
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ MLflow runs this file to build the model; the weights come from the `.npz` artif
 and `core` travels with the model as code, so loading it needs only NumPy and MLflow.
 """
 
+import warnings
+
 import mlflow
 import numpy as np
 from mlflow.pyfunc import PythonModel
@@ -22,4 +24,6 @@ class NetworkModel(PythonModel):
         return self.network.predict(X)
 
 
-mlflow.models.set_model(NetworkModel())
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Add type hints")
+    mlflow.models.set_model(NetworkModel())

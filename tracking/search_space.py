@@ -78,6 +78,14 @@ DEFAULT_SPACE: dict[str, Dimension] = {
     "cost": Choice(("log-likelihood", "cross-entropy")),
 }
 
+#: Known-good parameter sets for MNIST, tried first with ``--enqueue`` (warm start).
+KNOWN_GOOD: tuple[dict[str, Any], ...] = (
+    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.2, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+     "n_hidden": 1, "hidden_1": 800},
+    {"eta": 0.5, "lmbda": 5.0, "dropout": 0.0, "batch_size": 16, "activation": "sigmoid", "cost": "cross-entropy",
+     "n_hidden": 1, "hidden_1": 100},
+)
+
 #: Fields of TrainConfig that a study may fix (everything but `sizes`, built from the hidden sizes).
 CONFIG_FIELDS = {f.name for f in fields(TrainConfig)} - {"sizes"}
 SEARCHABLE = set(DEFAULT_SPACE)

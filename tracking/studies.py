@@ -36,18 +36,23 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def check_storage_url(url: str) -> None:
+    """Refuse an unsupported storage URL before any work."""
+    if "://" in url and url.split("://", 1)[0] not in RDB_SCHEMES:
+        raise StudyError(
+            f"unsupported storage URL scheme {url.split('://', 1)[0]!r}; use postgresql+psycopg://USER@HOST/DB for a "
+            "shared database, or a file path (e.g. optuna-journal.log) for a journal on this machine"
+        )
+
+
 def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD):
     """Open a storage from a database URL or a journal file path."""
+    check_storage_url(url)
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is None:
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    if scheme not in RDB_SCHEMES:
-        raise StudyError(
-            f"unsupported storage URL scheme {scheme!r}; use postgresql+psycopg://USER@HOST/DB for a shared "
-            "database, or a file path (e.g. optuna-journal.log) for a journal on this machine"
-        )
     if scheme == "postgresql":
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return RDBStorage(

@@ -1,0 +1,409 @@
+"""The network: fully connected layers, a cost, forward and backprop over whole mini-batches.
+
+Batch-first throughout: inputs ``X`` are ``(m, sizes[0])``, ``weights[i]`` is
+``(sizes[i], sizes[i+1])``, outputs are ``(m, sizes[-1])``. One dtype is chosen at
+construction (float32 by default, float64 for gradient checks) and kept everywhere.
+No I/O here besides :meth:`Network.save` and :meth:`Network.load` (a single ``.npz``,
+no pickle).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from core.config import (
+    DTYPE_NAMES,
+    INIT_NAMES,
+    check_choice,
+    check_sizes,
+    output_activation_for,
+    parse_activations,
+)
+from core.costs import Cost, get_cost, l2_penalty
+from core.errors import ConfigError, DataError, ModelFileError
+from core.layers import ActivationLayer, Dense, Dropout
+
+if TYPE_CHECKING:
+    from core.config import TrainConfig
+
+FILE_FORMAT = "redes-network-1"
+CHUNK = 2048  # rows per forward pass at evaluation: bounded memory, GEMMs still large
+MAX_PIXEL = 255
+
+
+class Network:
+    """A feed-forward network of ``Dense`` layers, each followed by an activation (and dropout when hidden).
+
+    ``activation`` names the hidden layers' activation (one name, or one per hidden layer
+    as ``"relu,tanh"``); the output layer is softmax for the log-likelihood cost and
+    sigmoid otherwise, unless ``output_activation`` says so. ``init="scaled"`` draws
+    weights from N(0, 1/n_in), ``"large"`` from N(0, 1); biases from N(0, 1) (the seed's
+    choice). ``rng=None`` draws from a fresh, unseeded generator.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "sigmoid",
+        cost: str | Cost = "cross-entropy",
+        init: str = "scaled",
+        dtype: str = "float32",
+        rng: np.random.Generator | None = None,
+        *,
+        output_activation: str | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        self.sizes = check_sizes(sizes)
+        hidden = parse_activations(activation, len(self.sizes) - 2)
+        self.cost = get_cost(cost)
+        check_choice("init", init, INIT_NAMES)
+        check_choice("dtype", dtype if isinstance(dtype, str) else np.dtype(dtype).name, DTYPE_NAMES)
+        self.dtype = np.dtype(dtype)
+        output = output_activation or output_activation_for(self.cost.name)
+        parse_activations(output, 1)
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout={dropout!r} must be in [0, 1)")
+        rng = rng if rng is not None else np.random.default_rng()
+
+        self.layers: list = []
+        self.dense: list[Dense] = []
+        self.dropouts: list[Dropout] = []
+        names = hidden + (output,)
+        for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            dense = Dense(n_in, n_out, rng, init=init, dtype=self.dtype, input_grad=i > 0)
+            self.dense.append(dense)
+            self.layers += [dense, ActivationLayer(names[i], self.dtype)]
+            if i < len(hidden):
+                drop = Dropout(dropout, rng, self.dtype)
+                self.dropouts.append(drop)
+                self.layers.append(drop)
+        self.output_layer: ActivationLayer = self.layers[-1]
+        self._eye = np.eye(self.sizes[-1], dtype=self.dtype)
+
+    @classmethod
+    def from_config(cls, config: "TrainConfig", rng: np.random.Generator | None = None) -> "Network":
+        """The network ``config`` describes, initialised from ``rng`` (default: seeded with ``config.seed``)."""
+        config.validate()
+        return cls(
+            config.sizes,
+            activation=config.hidden_activations(),
+            cost=config.cost,
+            init=config.init,
+            dtype=config.dtype,
+            rng=rng if rng is not None else np.random.default_rng(config.seed),
+            dropout=config.dropout,
+        )
+
+    # --- architecture and parameters -------------------------------------------------
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The weight matrices, ``(sizes[i], sizes[i+1])``; the network's own arrays, not copies."""
+        for dense in self.dense:
+            dense.fold_scale()
+        return [dense.W for dense in self.dense]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """The bias vectors, ``(sizes[i+1],)``; the network's own arrays, not copies."""
+        return [dense.b for dense in self.dense]
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        """The activation of every layer after the input, hidden ones first, then the output's."""
+        return tuple(layer.activation.name for layer in self.layers if isinstance(layer, ActivationLayer))
+
+    @property
+    def dropout(self) -> float:
+        return self.dropouts[0].p if self.dropouts else 0.0
+
+    def set_dropout(self, p: float, rng: np.random.Generator | None = None) -> None:
+        """Use inverted dropout with probability ``p`` on every hidden layer, masks drawn from ``rng``."""
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout={p!r} must be in [0, 1)")
+        for drop in self.dropouts:
+            drop.p = p
+            drop.mask = None
+            if rng is not None:
+                drop.rng = rng
+
+    def get_params(self) -> list[np.ndarray]:
+        """Copies of every parameter: weights then biases (a snapshot, e.g. of the best epoch)."""
+        return [w.copy() for w in self.weights] + [b.copy() for b in self.biases]
+
+    def set_params(self, params: Sequence[np.ndarray]) -> None:
+        """Copy a :meth:`get_params` snapshot back into the network."""
+        for target, source in zip(self.weights + self.biases, params, strict=True):
+            np.copyto(target, source)
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(sizes={self.sizes}, activations={self.activations}, cost={self.cost.name!r}, "
+            f"dtype={self.dtype.name!r})"
+        )
+
+    # --- forward and backward ---------------------------------------------------------
+
+    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """X ``(m, sizes[0])`` in the network's dtype → output activations ``(m, sizes[-1])``."""
+        a = X
+        for layer in self.layers:
+            a = layer.forward(a, training)
+        return a
+
+    def backward(self, delta: np.ndarray, scale: float = 1.0) -> None:
+        """Backpropagate the output layer's ∂C/∂z ``(m, sizes[-1])`` after a training-mode forward.
+
+        Leaves ``scale·∂C/∂W`` and ``scale·∂C/∂b`` in each Dense layer's ``nabla_w`` and
+        ``nabla_b``. The first layer computes no gradient for its input.
+        """
+        dY = delta
+        for layer in reversed(self.layers[:-1]):
+            dY = layer.backward(dY, scale) if isinstance(layer, Dense) else layer.backward(dY)
+            if dY is None:
+                break
+
+    def one_hot(self, y: np.ndarray) -> np.ndarray:
+        """Labels ``(m,)`` → one-hot rows ``(m, sizes[-1])``; already one-hot input is passed through."""
+        y = np.asarray(y)
+        if y.ndim == 2:
+            return y.astype(self.dtype, copy=False)
+        return self._eye[y]
+
+    def loss(self, X: np.ndarray, y: np.ndarray, lmbda: float = 0.0, n: int | None = None, training: bool = False) -> float:
+        """The seed's cost on one batch: mean over examples plus λ/(2n)·Σw² (n defaults to the batch size).
+
+        ``training=True`` runs the training-mode forward pass (dropout on; frozen masks reused).
+        """
+        a = self.forward(X, training)
+        n = len(X) if n is None else n
+        return float(np.mean(self.cost.value(a, self.one_hot(y)))) + l2_penalty(self.weights, lmbda, n)
+
+    def backprop(
+        self, X: np.ndarray, y: np.ndarray, lmbda: float = 0.0, n: int | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(nabla_b, nabla_w): the gradient of :meth:`loss` (with ``training=True``) for one batch.
+
+        The mean over the batch's examples plus (λ/n)·W for the weights. A reference
+        implementation for gradient checks and teaching; training fuses this with the update.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        m = len(X)
+        n = m if n is None else n
+        self.forward(X, training=True)
+        out = self.output_layer
+        delta = self.cost.delta(out.Z, out.A, self.one_hot(y), out.activation)
+        self.backward(delta, scale=1.0 / m)
+        nabla_w = [d.nabla_w.copy() + (lmbda / n) * w for d, w in zip(self.dense, self.weights)]
+        nabla_b = [d.nabla_b.copy() for d in self.dense]
+        return nabla_b, nabla_w
+
+    # --- inference --------------------------------------------------------------------
+
+    def check_inputs(self, X) -> np.ndarray:
+        """``X`` as a 2-D ``(n, sizes[0])`` array without copying: 28×28 images are flattened."""
+        X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        n_in = self.sizes[0]
+        if X.ndim < 2:
+            raise DataError(
+                f"expected a batch of inputs of shape (n, {n_in}), got shape {X.shape}; "
+                "wrap a single example as X[None]"
+            )
+        if X.ndim > 2:
+            if int(np.prod(X.shape[1:])) != n_in:
+                raise DataError(f"inputs of shape {X.shape} do not flatten to {n_in} values per example")
+            X = X.reshape(len(X), n_in)
+        if X.shape[1] != n_in:
+            raise DataError(f"inputs have {X.shape[1]} values per example; this network expects {n_in}")
+        if X.dtype.kind not in "uif":
+            raise DataError(f"inputs of dtype {X.dtype} are not pixels; give floats in [0, 1] or integers 0..255")
+        return X
+
+    @staticmethod
+    def check_range(X: np.ndarray) -> None:
+        """Raise :class:`DataError` unless integer pixels are in 0..255 and float pixels in [0, 1] (no NaN)."""
+        if X.size == 0:
+            return
+        low, high = X.min(), X.max()
+        if X.dtype.kind in "ui":
+            if low < 0 or high > MAX_PIXEL:
+                raise DataError(f"integer pixels must be in 0..255, found values in {low}..{high}")
+        elif not (0.0 <= low and high <= 1.0):  # also catches NaN
+            raise DataError(
+                f"float pixels must be in [0, 1], found values in [{low}, {high}]; "
+                "divide 0..255 pixels by 255, and remove NaN or inf"
+            )
+
+    def as_float(self, X: np.ndarray, check: bool = True) -> np.ndarray:
+        """One chunk of inputs in the network's dtype: integers 0..255 are scaled to [0, 1]."""
+        if check:
+            self.check_range(X)
+        if X.dtype.kind in "ui":
+            return X.astype(self.dtype) * self.dtype.type(1.0 / MAX_PIXEL)
+        return X.astype(self.dtype, copy=False)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Output activations ``(n, sizes[-1])`` for ``X`` ``(n, 784)`` or ``(n, 28, 28)``, uint8 0..255 or floats in [0, 1]."""
+        X = self.check_inputs(X)
+        out = np.empty((len(X), self.sizes[-1]), dtype=self.dtype)
+        for start in range(0, len(X), CHUNK):
+            out[start : start + CHUNK] = self.forward(self.as_float(X[start : start + CHUNK]))
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels ``(n,)`` int64: the most active output unit."""
+        return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)
+
+    def check_labels(self, y, n: int) -> np.ndarray:
+        """Labels as int64 ``(n,)`` in 0..sizes[-1]−1."""
+        y = np.asarray(y)
+        if y.shape != (n,):
+            raise DataError(f"expected {n} labels of shape ({n},), got shape {y.shape}")
+        if y.dtype.kind not in "ui":
+            raise DataError(f"labels must be integers, got dtype {y.dtype}")
+        k = self.sizes[-1]
+        if n and (y.min() < 0 or y.max() >= k):
+            raise DataError(f"labels must be in 0..{k - 1}, found {y.min()}..{y.max()}")
+        return y.astype(np.int64, copy=False)
+
+    def evaluate(self, X, y, lmbda: float = 0.0, n: int | None = None, check: bool = True) -> tuple[float, float]:
+        """(mean cost, accuracy) on ``X``, ``y``, in chunks of rows.
+
+        The cost is the seed's: the mean over the examples plus λ/(2n)·Σw² when ``lmbda``
+        is given (``n`` is the training-set size; it defaults to ``len(X)`` as in the book).
+        ``check=False`` skips the input checks (the training loop checks its data once).
+        """
+        if check:
+            X = self.check_inputs(X)
+            y = self.check_labels(y, len(X))
+        if len(X) == 0:
+            return float("nan"), float("nan")
+        total, correct = 0.0, 0
+        for start in range(0, len(X), CHUNK):
+            labels = y[start : start + CHUNK]
+            a = self.forward(self.as_float(X[start : start + CHUNK], check))
+            total += float(np.sum(self.cost.value(a, self._eye[labels]), dtype=np.float64))
+            correct += int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+        n = len(X) if n is None else n
+        return total / len(X) + l2_penalty(self.weights, lmbda, n), correct / len(X)
+
+    # --- files ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the network to one ``.npz`` at exactly ``path`` (atomically: a temp file, then a rename).
+
+        Keys: ``weights_i``, ``biases_i``, ``sizes``, ``activations`` (one per layer),
+        ``cost``, ``dtype``, ``format``. Strings are stored as unicode arrays, never pickled.
+        """
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(FILE_FORMAT),
+            "sizes": np.array(self.sizes, dtype=np.int64),
+            "activations": np.array(self.activations),
+            "cost": np.array(self.cost.name),
+            "dtype": np.array(self.dtype.name),
+        }
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            arrays[f"weights_{i}"] = w
+            arrays[f"biases_{i}"] = b
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        """Read a network written by :meth:`save`; anything else raises :class:`ModelFileError`.
+
+        Refused: not an ``.npz``, pickled or object arrays, missing or extra keys, an
+        unknown format, activation, cost or dtype, weights of the wrong shape or dtype,
+        NaN or inf. Array headers are checked before any array data is read.
+        """
+        path = Path(path)
+        try:
+            npz = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            raise ModelFileError(f"{path}: not a redes network file ({exc})") from exc
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path}: a single .npy array, not a redes network (.npz)")
+        with npz:
+            try:
+                return cls._from_npz(npz, path)
+            except ModelFileError:
+                raise
+            except (OSError, ValueError, EOFError, KeyError) as exc:
+                raise ModelFileError(f"{path}: damaged network file ({type(exc).__name__}: {exc})") from exc
+
+    @classmethod
+    def _from_npz(cls, npz, path: Path) -> "Network":
+        def fail(why: str) -> ModelFileError:
+            return ModelFileError(f"{path}: {why}")
+
+        def read(key: str, kind: str, shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
+            with npz.zip.open(f"{key}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    header_shape, _, header_dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    header_shape, _, header_dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise fail(f"{key} has an unsupported .npy version {version}")
+            if header_dtype.kind != kind or header_dtype.hasobject:
+                raise fail(f"{key} has dtype {header_dtype}, expected kind {kind!r}")
+            if shape is not None and tuple(header_shape) != shape:
+                raise fail(f"{key} has shape {tuple(header_shape)}, expected {shape}")
+            if dtype is not None and header_dtype != dtype:
+                raise fail(f"{key} has dtype {header_dtype}, expected {dtype}")
+            return npz[key]
+
+        meta = {"format", "sizes", "activations", "cost", "dtype"}
+        keys = set(npz.files)
+        if not meta <= keys:
+            raise fail(f"missing keys {sorted(meta - keys)}; not a redes network file")
+        if str(read("format", "U", ())) != FILE_FORMAT:
+            raise fail(f"format {str(npz['format'])!r} is not {FILE_FORMAT!r}")
+        sizes_array = read("sizes", "i")
+        if sizes_array.ndim != 1 or len(sizes_array) < 2 or (sizes_array < 1).any():
+            raise fail(f"sizes {sizes_array.tolist()} are not a list of positive layer sizes")
+        sizes = tuple(int(s) for s in sizes_array)
+        n_layers = len(sizes) - 1
+        expected = meta | {f"weights_{i}" for i in range(n_layers)} | {f"biases_{i}" for i in range(n_layers)}
+        if keys != expected:
+            extra, missing = sorted(keys - expected), sorted(expected - keys)
+            raise fail(f"keys do not match sizes {sizes}: extra {extra}, missing {missing}")
+        activations = [str(a) for a in read("activations", "U", (n_layers,))]
+        cost = str(read("cost", "U", ()))
+        dtype_name = str(read("dtype", "U", ()))
+        if dtype_name not in DTYPE_NAMES:
+            raise fail(f"dtype {dtype_name!r} is not one of {DTYPE_NAMES}")
+        dtype = np.dtype(dtype_name)
+        try:
+            network = cls(
+                sizes,
+                activation=activations[:-1],
+                cost=cost,
+                dtype=dtype_name,
+                rng=np.random.default_rng(0),
+                output_activation=activations[-1],
+            )
+        except ConfigError as exc:
+            raise fail(str(exc)) from exc
+        for i in range(n_layers):
+            w = read(f"weights_{i}", "f", (sizes[i], sizes[i + 1]), dtype)
+            b = read(f"biases_{i}", "f", (sizes[i + 1],), dtype)
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise fail(f"layer {i} holds NaN or inf")
+            np.copyto(network.dense[i].W, w)
+            np.copyto(network.dense[i].b, b)
+        return network

@@ -1,0 +1,83 @@
+"""What the `redes` subcommands share: data options, clear errors with exit code 2, quiet logs."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+MirrorOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--mirror", help="MNIST mirror (URL, file:// or folder; repeatable); replaces the built-in list."),
+]
+TrainSizeOption = Annotated[int, typer.Option("--train-size", min=1, help="Training images (first of the 60,000).")]
+ValSizeOption = Annotated[int, typer.Option("--val-size", min=1, help="Validation images (last of the 60,000).")]
+
+BAD_INPUT = 2
+
+
+class BadInput(ValueError):
+    """An option or file the user gave is wrong; reported before any work with exit code 2."""
+
+
+def bad_input_errors() -> tuple[type[BaseException], ...]:
+    """Every error class that means "the input is wrong", imported lazily."""
+    from core.errors import ConfigError
+
+    errors: list[type[BaseException]] = [BadInput, ConfigError]
+    try:
+        from tracking.search_space import SearchSpaceError
+        from tracking.studies import StudyError
+
+        errors += [SearchSpaceError, StudyError]
+    except ImportError:  # pragma: no cover - tracking not installed
+        pass
+    return tuple(errors)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the project's documented input errors into one red line and exit code 2."""
+    try:
+        yield
+    except bad_input_errors() as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(BAD_INPUT) from None
+
+
+def quiet_prefect_logs() -> None:
+    """Prefect's per-task log lines would scroll the progress display away; warnings still show."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '10m', '1.5h' or plain seconds → seconds."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise BadInput(f"--timeout {text!r} is not a duration; write e.g. 90s, 10m or 1.5h")
+    value = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if value <= 0:
+        raise BadInput(f"--timeout {text!r} must be positive")
+    return value
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise BadInput(f"--sizes {text!r} must be comma-separated integers, e.g. 784,100,10") from None
+    return sizes
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,39 @@
+"""`redes run`: the main job. Data, a study sized for about ten minutes, the test evaluation, a summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from flows.commands.common import MirrorOption
+from flows.commands.study import print_summary, run_study_command
+
+#: Sized so the whole job takes about ten minutes on a 2-core machine (see README).
+RUN_DEFAULTS = dict(
+    name="mnist",
+    trials=200,
+    timeout="8m",
+    sampler="tpe",
+    pruner="median",
+    workers=2,
+    enqueue=True,
+    epochs=30,
+    patience=4,
+    seed=0,
+    train_size=50_000,
+    val_size=10_000,
+)
+
+
+def run(
+    timeout: Annotated[str, typer.Option(help="Time budget of the search (the test evaluation comes after).")] = RUN_DEFAULTS["timeout"],
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = RUN_DEFAULTS["workers"],
+    name: Annotated[str, typer.Option(help="Study name (continued when it exists).")] = RUN_DEFAULTS["name"],
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or journal path.")] = None,
+    mirror: MirrorOption = None,
+) -> None:
+    """The main job of `make run`: prepare MNIST, search for ~10 minutes, test the best network once."""
+    options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name}
+    outcome = run_study_command(storage=storage, space=None, mirror=mirror, **options)
+    print_summary(outcome)

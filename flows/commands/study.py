@@ -1,0 +1,127 @@
+"""`redes study`: create or continue an Optuna study over η, λ, dropout and hidden sizes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from flows.commands.common import (
+    BadInput,
+    MirrorOption,
+    TrainSizeOption,
+    ValSizeOption,
+    console,
+    is_terminal,
+    parse_duration,
+    quiet_prefect_logs,
+    user_errors,
+)
+
+
+def study(
+    name: Annotated[str, typer.Option(help="Study name; the same name again continues the study.")] = "mnist",
+    trials: Annotated[int, typer.Option(min=1, help="Trials to add in this invocation.")] = 20,
+    timeout: Annotated[Optional[str], typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h.")] = None,
+    sampler: Annotated[str, typer.Option(help="tpe (Bayesian) | random | grid | qmc.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median | hyperband | none.")] = "median",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine.")] = 1,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage: journal file path or postgresql+psycopg:// URL.")] = None,
+    space: Annotated[Optional[str], typer.Option(help="TOML file overriding the search space.")] = None,
+    enqueue: Annotated[bool, typer.Option("--enqueue/--no-enqueue", help="Start with known-good parameter sets.")] = False,
+    epochs: Annotated[int, typer.Option(help="Most epochs per trial.")] = 30,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience per trial.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the sampler and of every trial.")] = 0,
+    train_size: TrainSizeOption = 50_000,
+    val_size: ValSizeOption = 10_000,
+    mirror: MirrorOption = None,
+) -> None:
+    """Search hyperparameters with Optuna; every trial is a child run in MLflow; the best is tested once."""
+    outcome = run_study_command(
+        name=name, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, workers=workers, storage=storage,
+        space=space, enqueue=enqueue, epochs=epochs, patience=patience, seed=seed, train_size=train_size,
+        val_size=val_size, mirror=mirror,
+    )
+    print_summary(outcome)
+
+
+def run_study_command(
+    *, name, trials, timeout, sampler, pruner, workers, storage, space, enqueue, epochs, patience, seed,
+    train_size, val_size, mirror,
+) -> dict[str, Any]:
+    """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
+    from flows.settings import Settings
+
+    settings = Settings.from_env()
+    storage = storage or settings.study_storage
+    with user_errors():
+        from tracking import studies
+        from tracking.search_space import KNOWN_GOOD, load_space
+
+        timeout_seconds = parse_duration(timeout)
+        if sampler not in studies.SAMPLERS:
+            raise BadInput(f"--sampler {sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
+        if pruner not in studies.PRUNERS:
+            raise BadInput(f"--pruner {pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
+        fixed = {"epochs": epochs, "patience": patience, "seed": seed}
+        search_space = load_space(space, fixed)
+        studies.check_storage_url(storage)
+        studies.make_sampler(sampler, search_space, seed)
+        for params in KNOWN_GOOD if enqueue else []:
+            from tracking.search_space import config_from_params
+
+            config_from_params(params, search_space).validate(n_train=train_size)
+    quiet_prefect_logs()
+    from flows.study import run_study
+    from tracking import mlflow_store
+
+    mlflow_store.configure(settings)
+    with progress_display(name, storage, trials):
+        outcome = run_study(
+            workers=workers,
+            name=name,
+            trials=trials,
+            timeout_seconds=timeout_seconds,
+            sampler=sampler,
+            pruner=pruner,
+            storage=storage,
+            space_file=space,
+            fixed=fixed,
+            enqueue=list(KNOWN_GOOD) if enqueue else [],
+            mirrors=mirror,
+            train_size=train_size,
+            val_size=val_size,
+            seed=seed,
+        )
+    return {**outcome, "name": name, "storage": storage, "settings": settings}
+
+
+def progress_display(name: str, storage: str, trials: int):
+    from flows.commands.study_progress import StudyProgress
+
+    return StudyProgress(name, storage, trials, enabled=is_terminal())
+
+
+def print_summary(outcome: dict[str, Any]) -> None:
+    """The best parameters, validation and test accuracy, and where to look next."""
+    from rich.table import Table
+
+    from tracking import mlflow_store
+
+    settings = outcome["settings"]
+    table = Table(title=f"study {outcome['name']}", show_header=False)
+    table.add_row("trials", f"{outcome['trials']} ({', '.join(f'{k} {v}' for k, v in outcome['states'].items())})")
+    if outcome.get("best_trial") is None:
+        table.add_row("best", "no trial completed")
+    else:
+        table.add_row("best trial", str(outcome["best_trial"]))
+        for key, value in outcome["best_params"].items():
+            table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row("validation accuracy", f"{outcome['best_value']:.4f}")
+        table.add_row("test accuracy", f"[bold]{outcome['test_accuracy']:.4f}[/]")
+        table.add_row("model", f"redes-mnist version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
+    table.add_row("seconds", f"{outcome['seconds']:.0f}")
+    table.add_row("MLflow", mlflow_store.run_url(settings, outcome["experiment_id"], outcome["parent_run_id"]))
+    table.add_row("Optuna", outcome["storage"])
+    table.add_row("dashboards", "redes ui")
+    console.print(table)

@@ -1,0 +1,71 @@
+"""`redes train`: one tracked training run with the hyperparameters you choose."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from flows.commands.common import (
+    MirrorOption,
+    TrainSizeOption,
+    ValSizeOption,
+    console,
+    parse_sizes,
+    quiet_prefect_logs,
+    user_errors,
+)
+
+
+def train(
+    sizes: Annotated[str, typer.Option(help="Layer sizes, input first: 784,100,10.")] = "784,100,10",
+    activation: Annotated[str, typer.Option(help="Hidden activation, or one per hidden layer: relu,tanh.")] = "sigmoid",
+    cost: Annotated[str, typer.Option(help="cross-entropy | quadratic | log-likelihood (softmax output).")] = "cross-entropy",
+    eta: Annotated[float, typer.Option(help="Learning rate η.")] = 0.5,
+    lmbda: Annotated[float, typer.Option(help="L2 regularisation λ.")] = 5.0,
+    dropout: Annotated[float, typer.Option(help="Dropout probability on hidden layers, in [0, 1).")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Mini-batch size.")] = 10,
+    epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = 30,
+    patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better validation accuracy.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and dropout.")] = 0,
+    train_size: TrainSizeOption = 50_000,
+    val_size: ValSizeOption = 10_000,
+    mirror: MirrorOption = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "redes-train",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
+) -> None:
+    """Train one network on MNIST, tracked in MLflow, and evaluate it on the test set."""
+    from core.config import TrainConfig
+
+    with user_errors():
+        config = TrainConfig(
+            sizes=parse_sizes(sizes),
+            activation=activation,
+            cost=cost,
+            eta=eta,
+            lmbda=lmbda,
+            dropout=dropout,
+            batch_size=batch_size,
+            epochs=epochs,
+            patience=patience,
+            seed=seed,
+        )
+        config.validate(n_train=train_size)
+    quiet_prefect_logs()
+    from flows.train_once import config_dict, train_once
+    from tracking import mlflow_store
+
+    mlflow_store.configure()
+    outcome = train_once(
+        config=config_dict(config), mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
+    )
+    summary = {k: outcome[k] for k in ("val_accuracy", "test_accuracy", "best_epoch", "stopped_epoch", "stop_reason", "seconds", "mlflow_run_id")}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(
+            f"validation accuracy [bold]{summary['val_accuracy']:.4f}[/] (best epoch {summary['best_epoch']}, "
+            f"stopped at {summary['stopped_epoch']}: {summary['stop_reason']}), test accuracy "
+            f"[bold]{summary['test_accuracy']:.4f}[/], {summary['seconds']:.1f} s, MLflow run {summary['mlflow_run_id']}"
+        )

@@ -1,0 +1,220 @@
+"""The study flow: data, then W workers optimizing one Optuna study, then one test evaluation.
+
+The flow only sequences tasks; the work is in `tracking` (MLflow, Optuna) and `core`.
+Arrays never travel through Prefect: tasks pass the path of the split folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import wait
+
+from flows.prepare_data import prepare_data
+from flows.settings import Settings
+
+
+@task(name="open-study")
+def open_study(
+    name: str,
+    storage: str,
+    sampler: str,
+    pruner: str,
+    space_file: str | None,
+    fixed: dict[str, Any],
+    split_path: str,
+    enqueue: list[dict[str, Any]],
+    seed: int,
+    trials: int,
+    workers: int,
+):
+    """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
+    from tracking import mlflow_store, studies
+    from tracking.datasets import log_split_inputs
+    from tracking.objective import StudyContext
+    from tracking.search_space import load_space
+
+    settings = Settings.from_env()
+    client = mlflow_store.configure(settings)
+    space = load_space(space_file, fixed)
+    study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed)
+    known = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(deepcopy=False)}
+    for params in enqueue:
+        if json.dumps(params, sort_keys=True) not in known:
+            study.enqueue_trial(params, skip_if_exists=True)
+    experiment_id = mlflow_store.experiment_id(client, name, settings)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    parent = client.create_run(
+        experiment_id,
+        run_name=f"study-{name}-{stamp}",
+        tags={
+            "kind": "study",
+            "optuna.study": name,
+            "optuna.sampler": sampler,
+            "optuna.pruner": pruner,
+            "optuna.storage": mlflow_store.masked(storage),
+        },
+    ).info.run_id
+    client.log_param(parent, "trials", trials)
+    client.log_param(parent, "workers", workers)
+    client.log_param(parent, "sampler", sampler)
+    client.log_param(parent, "pruner", pruner)
+    with tempfile.TemporaryDirectory() as tmp:
+        space_json = Path(tmp) / "search_space.json"
+        space_json.write_text(json.dumps(space.describe(), indent=2))
+        client.log_artifact(parent, str(space_json))
+    log_split_inputs(split_path, run_id=parent)
+    return StudyContext(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        space=space,
+        split_path=split_path,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        seed=seed,
+        tracking_uri=settings.tracking_uri,
+    )
+
+
+@task(name="run-trials")
+def run_trials(context, n_trials: int, timeout: float | None, worker_index: int, blas_threads: int) -> int:
+    """One worker: trials of the shared study in this process until its share or the timeout."""
+    from tracking.objective import run_worker
+
+    return run_worker(context, n_trials, timeout, worker_index=worker_index, blas_threads=blas_threads)
+
+
+@task(name="evaluate-champion")
+def evaluate_champion(context) -> dict[str, Any]:
+    """The best trial's network, evaluated once on the test set and registered."""
+    from flows.data.split import load_split
+    from tracking import champion, mlflow_store, studies
+
+    client = mlflow_store.configure()
+    study = studies.load(context.study_name, studies.open_storage(context.storage))
+    summary = studies.summary(study)
+    if summary["best_trial"] is None:
+        return summary
+    best = study.trials[summary["best_trial"]]
+    split = load_split(context.split_path)
+    outcome = champion.evaluate_best_trial(
+        client, context.parent_run_id, best.user_attrs["mlflow_run_id"], best.value, split
+    )
+    client.set_tag(context.parent_run_id, "best_trial", str(best.number))
+    client.log_metric(context.parent_run_id, "val/best_accuracy", best.value)
+    return {**summary, **outcome}
+
+
+@task(name="publish-summary")
+def publish_summary(context, summary: dict[str, Any]) -> None:
+    """The trials table as a CSV on the parent run, and a summary and top trials as Prefect artifacts."""
+    from tracking import mlflow_store, studies
+
+    client = mlflow_store.configure()
+    study = studies.load(context.study_name, studies.open_storage(context.storage))
+    frame = studies.trials_table(study)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "trials.csv"
+        frame.to_csv(csv, index=False)
+        client.log_artifact(context.parent_run_id, str(csv))
+    top = frame[frame["state"] == "COMPLETE"].sort_values("value", ascending=False).head(10)
+    create_table_artifact(
+        key=_artifact_key(context.study_name, "top-trials"),
+        table=json.loads(top.to_json(orient="records")),
+        description=f"Top trials of study {context.study_name} by validation accuracy",
+    )
+    create_markdown_artifact(
+        key=_artifact_key(context.study_name, "summary"), markdown=studies.summary_markdown(summary, context.study_name)
+    )
+
+
+def _artifact_key(name: str, what: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    clean = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return f"study-{clean}-{what}"[:100]
+
+
+def _shares(trials: int, workers: int) -> list[int]:
+    return [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]
+
+
+@flow(name="mnist-study")
+def mnist_study(
+    name: str = "mnist",
+    trials: int = 20,
+    timeout_seconds: float | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    workers: int = 1,
+    storage: str | None = None,
+    space_file: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    enqueue: list[dict[str, Any]] | None = None,
+    mirrors: list[str] | None = None,
+    train_size: int = 50_000,
+    val_size: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Search the study NAME for the best network on the validation set; evaluate it once on the test set."""
+    from tracking import studies
+
+    logger = get_run_logger()
+    storage = storage or Settings.from_env().study_storage
+    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
+    context = open_study(
+        name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers
+    )
+    status = "FAILED"
+    try:
+        blas_threads = max(1, (os.cpu_count() or 1) // workers)
+        study = studies.load(name, studies.open_storage(storage))
+        start_count = len(study.get_trials(deepcopy=False))
+        progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
+        futures = [
+            run_trials.submit(context, share, timeout_seconds, index, blas_threads)
+            for index, share in enumerate(_shares(trials, workers))
+            if share > 0
+        ]
+        while True:
+            done, pending = wait(futures, timeout=5)
+            finished = studies.finished_count(study) - start_count
+            update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials)))
+            if not pending:
+                break
+        for future in futures:
+            future.result()
+        summary = evaluate_champion(context)
+        publish_summary(context, summary)
+        status = "FINISHED"
+        logger.info("study %s: best validation accuracy %s", name, summary.get("best_value"))
+        return {**summary, "parent_run_id": context.parent_run_id, "experiment_id": context.experiment_id, "split_path": split_path}
+    finally:
+        from tracking import mlflow_store
+
+        mlflow_store.configure().set_terminated(context.parent_run_id, status=status)
+
+
+def run_study(workers: int = 1, **parameters: Any) -> dict[str, Any]:
+    """Run the study flow with W worker processes (a process pool when W > 1) sharing one Prefect API."""
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    from flows.prefect_api import shared_api_url
+
+    if workers > 1:
+        shared_api_url()
+        runner = ProcessPoolTaskRunner(max_workers=workers)
+    else:
+        runner = ThreadPoolTaskRunner(max_workers=1)
+    started = time.perf_counter()
+    result = mnist_study.with_options(task_runner=runner)(workers=workers, **parameters)
+    return {**result, "seconds": time.perf_counter() - started}

@@ -1,0 +1,68 @@
+"""One tracked training run (the seed's "manual" search): data, train, evaluate on the test set."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, task
+
+from flows.prepare_data import prepare_data
+
+TRAIN_EXPERIMENT = "redes-train"
+
+
+@task(name="train-network")
+def train_network(split_path: str, config: dict[str, Any], experiment: str, run_name: str | None = None) -> dict[str, Any]:
+    """Train one network on the split, tracked in MLflow, then evaluate it once on the test set."""
+    import tempfile
+    from pathlib import Path
+
+    from core.config import TrainConfig
+    from flows.data.split import load_split
+    from tracking import champion, mlflow_store
+    from tracking.datasets import log_split_inputs
+    from tracking.run_logger import RunLogger
+    from tracking.tracked_training import train_tracked
+
+    train_config = TrainConfig(**{**config, "sizes": tuple(config["sizes"])})
+    split = load_split(split_path)
+    client = mlflow_store.configure()
+    experiment_id = mlflow_store.experiment_id(client, experiment)
+    logger = RunLogger(client, experiment_id, run_name or "train", tags={"kind": "train"})
+    log_split_inputs(split_path, run_id=logger.run_id)
+    tracked = train_tracked(logger, train_config, split)
+    result = tracked.result
+    evaluation = champion.evaluate(result.network, split.X_test, split.y_test)
+    with tempfile.TemporaryDirectory(prefix="redes-train-") as tmp:
+        champion.log_test_evaluation(client, logger.run_id, evaluation, split, Path(tmp))
+    return {
+        "val_accuracy": result.best_val_accuracy,
+        "test_accuracy": evaluation.test_accuracy,
+        "best_epoch": result.best_epoch,
+        "stopped_epoch": result.stopped_epoch,
+        "stop_reason": result.stop_reason,
+        "seconds": result.seconds,
+        "mlflow_run_id": logger.run_id,
+        "experiment_id": experiment_id,
+    }
+
+
+@flow(name="train-once")
+def train_once(
+    config: dict[str, Any],
+    mirrors: list[str] | None = None,
+    train_size: int = 50_000,
+    val_size: int = 10_000,
+    experiment: str = TRAIN_EXPERIMENT,
+) -> dict[str, Any]:
+    """Prepare the data, then train and evaluate one network with the given hyperparameters."""
+    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
+    return train_network(split_path, config, experiment)
+
+
+def config_dict(config) -> dict[str, Any]:
+    """A TrainConfig as plain JSON-able values for a flow parameter."""
+    values = asdict(config)
+    values["sizes"] = list(values["sizes"])
+    return values

@@ -1,0 +1,93 @@
+"""The search space: suggested through FixedTrial, one name per parameter everywhere, strict files."""
+
+from dataclasses import fields
+
+import optuna
+import pytest
+
+from core.config import TrainConfig
+from tracking.search_space import (
+    DEFAULT_SPACE,
+    KNOWN_GOOD,
+    SearchSpaceError,
+    config_from_params,
+    default_space,
+    grid_size,
+    load_space,
+    suggest,
+)
+from tracking.run_logger import RunLogger  # noqa: F401  (tracking imports cleanly)
+from tracking.tracked_training import config_params
+
+PARAMS = {
+    "eta": 0.2, "lmbda": 1.5, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+    "n_hidden": 2, "hidden_1": 300, "hidden_2": 100,
+}
+
+
+def test_fixed_trial_gives_exactly_the_searched_parameters():
+    space = default_space()
+    params = suggest(optuna.trial.FixedTrial(PARAMS), space)
+    assert params == PARAMS
+    config = config_from_params(params, space)
+    assert config.sizes == (784, 300, 100, 10)
+    assert (config.eta, config.lmbda, config.dropout, config.batch_size) == (0.2, 1.5, 0.3, 32)
+    assert config.activation == "relu" and config.cost == "log-likelihood"
+
+
+def test_a_parameter_name_is_the_same_in_config_optuna_and_mlflow():
+    config_names = {f.name for f in fields(TrainConfig)}
+    space = default_space()
+    params = suggest(optuna.trial.FixedTrial(PARAMS), space)
+    mlflow_keys = set(config_params(config_from_params(params, space))) | set(params)
+    for name in set(DEFAULT_SPACE) - {"n_hidden", "hidden_1", "hidden_2", "hidden_3"}:
+        assert name in config_names, name
+        assert name in params and name in mlflow_keys
+
+
+def test_fixed_values_are_not_suggested():
+    space = default_space({"epochs": 3, "dropout": 0.0})
+    trial_params = {k: v for k, v in PARAMS.items() if k != "dropout"}
+    params = suggest(optuna.trial.FixedTrial(trial_params), space)
+    assert "dropout" not in params
+    config = config_from_params(params, space)
+    assert config.dropout == 0.0 and config.epochs == 3
+
+
+def test_known_good_sets_are_valid_configs():
+    for params in KNOWN_GOOD:
+        config_from_params(params, default_space()).validate(n_train=50_000)
+
+
+def test_space_file_overrides_and_grid(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text(
+        "[space.eta]\nlow = 0.05\nhigh = 2.0\nlog = true\n\n[space.batch_size]\nchoices = [8, 16]\n\n"
+        "[fixed]\nepochs = 4\n\n[grid]\neta = [0.1, 0.5]\nlmbda = [1.0, 5.0, 10.0]\n"
+    )
+    space = load_space(path)
+    assert space.dimensions["eta"].low == 0.05 and space.dimensions["eta"].log
+    assert space.dimensions["batch_size"].choices == (8, 16)
+    assert space.fixed == {"epochs": 4}
+    assert grid_size(space) == 6
+    params = suggest(optuna.trial.FixedTrial({"eta": 0.5, "lmbda": 10.0}), space)
+    assert params == {"eta": 0.5, "lmbda": 10.0}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[space.bogus]\nlow = 1\nhigh = 2\n", "unknown parameter"),
+        ("[space.eta]\nlow = 2.0\nhigh = 1.0\n", "empty range"),
+        ("[space.eta]\nlow = 0.0\nhigh = 1.0\nlog = true\n", "log range"),
+        ("[fixed]\nnope = 1\n", "unknown key"),
+        ("[colours]\nx = 1\n", "unknown section"),
+        ("[space.eta\nlow = 1", "not valid TOML"),
+        ("[grid]\neta = []\n", "non-empty list"),
+    ],
+)
+def test_bad_space_files_are_named(tmp_path, text, message):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(SearchSpaceError, match=message):
+        load_space(path)
