@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -333,7 +335,7 @@ class Network:
             npz = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelFileError(f"{path}: not a redes network file ({exc})") from exc
         if not isinstance(npz, np.lib.npyio.NpzFile):
             raise ModelFileError(f"{path}: a single .npy array, not a redes network (.npz)")
@@ -342,7 +344,7 @@ class Network:
                 return cls._from_npz(npz, path)
             except ModelFileError:
                 raise
-            except (OSError, ValueError, EOFError, KeyError) as exc:
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
                 raise ModelFileError(f"{path}: damaged network file ({type(exc).__name__}: {exc})") from exc
 
     @classmethod

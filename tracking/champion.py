@@ -8,6 +8,7 @@ validation accuracy beats the current champion's.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ def log_test_evaluation(client: MlflowClient, run_id: str, evaluation: Evaluatio
 
 def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
     """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins."""
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints.*")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),

@@ -168,8 +168,8 @@ def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
     if not keys <= {"low", "high", "log"} or not {"low", "high"} <= keys:
         raise SearchSpaceError(f"{where}: keys {sorted(keys)}; expected low and high (and optionally log), or choices")
     low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
-    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or not low < high:
-        raise SearchSpaceError(f"{where}: an empty range low={low!r} high={high!r}; low must be below high")
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or low > high:
+        raise SearchSpaceError(f"{where}: an empty range low={low!r} high={high!r}; low must not exceed high")
     if log and low <= 0:
         raise SearchSpaceError(f"{where}: a log range needs low > 0, got {low!r}")
     if isinstance(DEFAULT_SPACE[name], IntRange):

@@ -137,6 +137,8 @@ class _RichProgress:
         task_id = self._tasks.pop(file, None)
         if task_id is not None:
             self._progress.remove_task(task_id)
+        if not self._tasks:  # idle between files: let Prefect's log lines print cleanly
+            self.stop()
 
     def stop(self) -> None:
         if self._started:

@@ -372,7 +372,7 @@ def _experiment_link(base: str, study: str) -> tuple[str, str]:
 
 def _study_link(base: str, study: str) -> tuple[str, str]:
     try:
-        studies = http_json(f"{base}/api/studies").get("studies", [])
+        studies = http_json(f"{base}/api/studies").get("study_summaries", [])
     except (OSError, ValueError):
         studies = []
     for item in studies:
