@@ -331,21 +331,20 @@ class Network:
         NaN or inf. Array headers are checked before any array data is read.
         """
         path = Path(path)
-        try:
-            npz = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ModelFileError(f"{path}: not a redes network file ({exc})") from exc
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ModelFileError(f"{path}: a single .npy array, not a redes network (.npz)")
-        with npz:
+        with open(path, "rb") as f:  # ours to close, even when np.load fails half-way
             try:
-                return cls._from_npz(npz, path)
-            except ModelFileError:
-                raise
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-                raise ModelFileError(f"{path}: damaged network file ({type(exc).__name__}: {exc})") from exc
+                npz = np.load(f, allow_pickle=False)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise ModelFileError(f"{path}: not a redes network file ({exc})") from exc
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path}: a single .npy array, not a redes network (.npz)")
+            with npz:
+                try:
+                    return cls._from_npz(npz, path)
+                except ModelFileError:
+                    raise
+                except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+                    raise ModelFileError(f"{path}: damaged network file ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
     def _from_npz(cls, npz, path: Path) -> "Network":

@@ -21,6 +21,7 @@ from core.config import TrainConfig
 from core.costs import l2_penalty
 from core.early_stopping import HALVE, IMPROVED, STOP, EarlyStopping
 from core.errors import ConfigError, DataError, Diverged
+from core.layers import ActivationLayer
 from core.network import CHUNK, MAX_PIXEL, Network
 
 SCHEDULE_HALVINGS = 6  # the book: halve η until it reaches η/128, then stop
@@ -36,7 +37,9 @@ class EpochMetrics:
     ``val_loss`` and ``val_accuracy`` come from a full forward pass over the validation
     set after the epoch. Both losses are the seed's cost, mean over examples plus
     λ/(2n)·Σw² with n the training-set size. ``seconds`` covers the epoch and its
-    validation; ``eta`` is the learning rate used during the epoch.
+    validation; ``eta`` is the learning rate used during the epoch. ``diagnostics`` is
+    empty unless ``train(..., diagnostics=True)`` (keys ``diag/layer1/grad_norm`` …, see
+    :class:`Diagnostics`).
     """
 
     epoch: int
@@ -62,6 +65,64 @@ class TrainResult:
     seconds: float
 
 
+class Diagnostics:
+    """Per-layer numbers that show how each layer learns, gathered during an epoch from values backprop already has.
+
+    For layer l (1 = the first weight layer), with keys ``diag/layer{l}/...``:
+
+    - ``grad_norm``: the Frobenius norm of ∂C/∂W_l (the mean-over-batch gradient of the
+      data cost, without the L2 term), averaged over the epoch's mini-batches; early
+      layers of deep sigmoid networks show smaller values (they learn more slowly).
+    - ``weight_norm``: the Frobenius norm of W_l at the end of the epoch.
+    - ``saturated`` (sigmoid and tanh layers): the fraction of the epoch's activations
+      within 0.01 of the activation's bounds; (relu layers): the fraction of units that
+      were zero for every example of the epoch.
+    """
+
+    SATURATION = 0.01
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.activation_layers = [layer for layer in network.layers if isinstance(layer, ActivationLayer)]
+        self.reset()
+
+    def reset(self) -> None:
+        layers = len(self.network.dense)
+        self.steps = 0
+        self.grad_norm_sum = [0.0] * layers
+        self.saturated = [0] * layers
+        self.seen = [0] * layers
+        self.active: list[np.ndarray | None] = [None] * layers
+
+    def observe(self, scale: float) -> None:
+        """After one step's backward pass, whose ``nabla_w`` hold ``scale`` times the batch's mean gradient."""
+        self.steps += 1
+        for i, (dense, layer) in enumerate(zip(self.network.dense, self.activation_layers)):
+            self.grad_norm_sum[i] += math.sqrt(float(np.vdot(dense.nabla_w, dense.nabla_w))) / abs(scale)
+            name, a = layer.activation.name, layer.A
+            if name == "sigmoid":
+                self.saturated[i] += int(np.count_nonzero(a < self.SATURATION)) + int(np.count_nonzero(a > 1 - self.SATURATION))
+                self.seen[i] += a.size
+            elif name == "tanh":
+                self.saturated[i] += int(np.count_nonzero(np.abs(a) > 1 - self.SATURATION))
+                self.seen[i] += a.size
+            elif name == "relu":
+                fired = np.any(a > 0, axis=0)
+                self.active[i] = fired if self.active[i] is None else np.logical_or(self.active[i], fired, out=self.active[i])
+
+    def result(self) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for i, (w, layer) in enumerate(zip(self.network.weights, self.activation_layers)):
+            key = f"diag/layer{i + 1}"
+            values[f"{key}/grad_norm"] = self.grad_norm_sum[i] / max(self.steps, 1)
+            values[f"{key}/weight_norm"] = math.sqrt(float(np.vdot(w, w)))
+            if self.seen[i]:
+                values[f"{key}/saturated"] = self.saturated[i] / self.seen[i]
+            elif self.active[i] is not None:
+                values[f"{key}/saturated"] = 1.0 - float(np.count_nonzero(self.active[i])) / self.active[i].size
+        return values
+
+
 class SGD:
     """Mini-batch stochastic gradient descent on one network, with every buffer allocated once.
 
@@ -72,8 +133,11 @@ class SGD:
     end of each epoch.
     """
 
-    def __init__(self, network: Network, batch_size: int, n_train: int, eta: float, lmbda: float) -> None:
+    def __init__(
+        self, network: Network, batch_size: int, n_train: int, eta: float, lmbda: float, diagnostics: bool = False
+    ) -> None:
         self.network = network
+        self.diagnostics = Diagnostics(network) if diagnostics else None
         self.batch_size = batch_size
         self.n_train = n_train
         self.eta = eta
@@ -106,7 +170,10 @@ class SGD:
         A = net.forward(X, training=True)
         out = net.output_layer
         delta = net.cost.delta(out.Z, A, Y, out.activation, out=self._delta[:m])
-        net.backward(delta, scale=-self.eta / m / new_scale)
+        scale = -self.eta / m / new_scale
+        net.backward(delta, scale=scale)
+        if self.diagnostics is not None:
+            self.diagnostics.observe(scale * m)  # nabla_w = scale·Σ_x ∂C_x/∂W = (scale·m)·(the mean gradient)
 
         for dense in net.dense:
             if lazy:
@@ -132,11 +199,12 @@ class SGD:
         np.copyto(Xb, raw)
         return Xb
 
-    def epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    def epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float, dict[str, float]]:
         """One pass over X ``(n, sizes[0])``, y ``(n,)`` int64 in a fresh random order.
 
-        Returns (train loss, train accuracy) scored from the mini-batch forward passes
-        (see :class:`EpochMetrics`).
+        Returns (train loss, train accuracy, diagnostics), the first two scored from the
+        mini-batch forward passes (see :class:`EpochMetrics`), the last empty unless
+        diagnostics are on (see :class:`Diagnostics`).
         """
         net = self.network
         n, m = len(X), self.batch_size
@@ -145,6 +213,8 @@ class SGD:
         outputs = self._outputs
         perm = rng.permutation(n)
         labels = y[perm]
+        if self.diagnostics is not None:
+            self.diagnostics.reset()
         try:
             for start in range(0, n, m):
                 stop = start + m
@@ -161,7 +231,7 @@ class SGD:
             loss += float(np.sum(net.cost.value(outputs[start : start + CHUNK], self._eye[chunk]), dtype=np.float64))
         loss = loss / n + l2_penalty(net.weights, self.lmbda, self.n_train)
         accuracy = float(np.count_nonzero(np.argmax(outputs, axis=1) == labels)) / n
-        return loss, accuracy
+        return loss, accuracy, (self.diagnostics.result() if self.diagnostics is not None else {})
 
 
 def check_matches(network: Network, config: TrainConfig) -> None:
@@ -189,6 +259,7 @@ def train(
     config: TrainConfig,
     rng: np.random.Generator | None = None,
     on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+    diagnostics: bool = False,
 ) -> TrainResult:
     """Train ``network`` in place with mini-batch SGD and return how it went.
 
@@ -203,6 +274,9 @@ def train(
     network ends with the weights of its best epoch. A NaN or inf loss raises
     :class:`Diverged` carrying the epoch and a ``TrainResult`` with ``"diverged"``
     (best weights restored when there were any).
+
+    ``diagnostics=True`` fills ``EpochMetrics.diagnostics`` with per-layer gradient and
+    weight norms and saturation (see :class:`Diagnostics`); off, it costs nothing.
     """
     X_train = network.check_inputs(X_train)
     X_val = network.check_inputs(X_val)
@@ -219,7 +293,7 @@ def train(
 
     rng = rng if rng is not None else np.random.default_rng([config.seed, 1])
     network.set_dropout(config.dropout, rng)
-    sgd = SGD(network, config.batch_size, n_train, config.eta, config.lmbda)
+    sgd = SGD(network, config.batch_size, n_train, config.eta, config.lmbda, diagnostics=diagnostics)
     stopper = EarlyStopping(config.patience, SCHEDULE_HALVINGS if config.eta_schedule else 0)
     history: list[EpochMetrics] = []
     best_params: list[np.ndarray] | None = None
@@ -243,10 +317,10 @@ def train(
         t0 = time.perf_counter()
         eta = sgd.eta
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, by value
-            train_loss, train_accuracy = sgd.epoch(X_train, y_train, rng)
+            train_loss, train_accuracy, diag = sgd.epoch(X_train, y_train, rng)
             val_loss, val_accuracy = network.evaluate(X_val, y_val, config.lmbda, n_train, check=False)
         metrics = EpochMetrics(
-            epoch, train_loss, train_accuracy, val_loss, val_accuracy, time.perf_counter() - t0, eta
+            epoch, train_loss, train_accuracy, val_loss, val_accuracy, time.perf_counter() - t0, eta, diag
         )
         history.append(metrics)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):

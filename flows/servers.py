@@ -264,6 +264,33 @@ def stop_process(
     return popen.returncode if popen is not None else None
 
 
+def stop_processes(
+    processes: Sequence[tuple[subprocess.Popen | int, int]],
+    *,
+    timeout: float = 15.0,
+) -> None:
+    """Stop several processes and their groups at once: every signal first, then one shared wait.
+
+    PROCESSES holds ``(process, signal)`` pairs; whatever is still alive after TIMEOUT is killed.
+    """
+    targets = []
+    for process, sig in processes:
+        pid = process if isinstance(process, int) else process.pid
+        popen = None if isinstance(process, int) else process
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            pgid = pid
+        group = pgid if pgid == pid else None
+        _signal(pid, group, sig)
+        targets.append((pid, group, popen))
+    deadline = time.monotonic() + timeout
+    for pid, group, popen in targets:
+        if not _wait_gone(pid, group, popen, deadline):
+            _signal(pid, group, signal.SIGKILL)
+            _wait_gone(pid, group, popen, time.monotonic() + 10)
+
+
 def start_server(
     argv: Sequence[str],
     *,

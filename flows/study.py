@@ -204,17 +204,48 @@ def mnist_study(
         mlflow_store.configure().set_terminated(context.parent_run_id, status=status)
 
 
-def run_study(workers: int = 1, **parameters: Any) -> dict[str, Any]:
-    """Run the study flow with W worker processes (a process pool when W > 1) sharing one Prefect API."""
+def study_task_runner(workers: int):
+    """A process pool of W workers sharing one Prefect API, or one thread when W = 1."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
 
     if workers > 1:
         shared_api_url()
-        runner = ProcessPoolTaskRunner(max_workers=workers)
-    else:
-        runner = ThreadPoolTaskRunner(max_workers=1)
+        return ProcessPoolTaskRunner(max_workers=workers)
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="run")
+def main_job(
+    name: str = "mnist",
+    trials: int = 200,
+    timeout_seconds: float | None = 480.0,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    workers: int = 2,
+    storage: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    enqueue: list[dict[str, Any]] | None = None,
+    mirrors: list[str] | None = None,
+    train_size: int = 50_000,
+    val_size: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The main job of `make run`: the study flow with W workers, sized by its time budget."""
+    return mnist_study.with_options(task_runner=study_task_runner(workers))(
+        name=name, trials=trials, timeout_seconds=timeout_seconds, sampler=sampler, pruner=pruner, workers=workers,
+        storage=storage, fixed=fixed, enqueue=enqueue, mirrors=mirrors, train_size=train_size, val_size=val_size,
+        seed=seed,
+    )
+
+
+def run_study(workers: int = 1, main: bool = False, **parameters: Any) -> dict[str, Any]:
+    """Run the study flow (or, with ``main``, the main job around it) with W worker processes."""
     started = time.perf_counter()
-    result = mnist_study.with_options(task_runner=runner)(workers=workers, **parameters)
+    if main:
+        parameters.pop("space_file", None)
+        result = main_job(workers=workers, **parameters)
+    else:
+        result = mnist_study.with_options(task_runner=study_task_runner(workers))(workers=workers, **parameters)
     return {**result, "seconds": time.perf_counter() - started}

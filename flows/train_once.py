@@ -13,7 +13,9 @@ TRAIN_EXPERIMENT = "redes-train"
 
 
 @task(name="train-network")
-def train_network(split_path: str, config: dict[str, Any], experiment: str, run_name: str | None = None) -> dict[str, Any]:
+def train_network(
+    split_path: str, config: dict[str, Any], experiment: str, diagnostics: bool = True, run_name: str | None = None
+) -> dict[str, Any]:
     """Train one network on the split, tracked in MLflow, then evaluate it once on the test set."""
     import tempfile
     from pathlib import Path
@@ -31,7 +33,7 @@ def train_network(split_path: str, config: dict[str, Any], experiment: str, run_
     experiment_id = mlflow_store.experiment_id(client, experiment)
     logger = RunLogger(client, experiment_id, run_name or "train", tags={"kind": "train"})
     log_split_inputs(split_path, run_id=logger.run_id)
-    tracked = train_tracked(logger, train_config, split)
+    tracked = train_tracked(logger, train_config, split, diagnostics=diagnostics)
     result = tracked.result
     evaluation = champion.evaluate(result.network, split.X_test, split.y_test)
     with tempfile.TemporaryDirectory(prefix="redes-train-") as tmp:
@@ -51,6 +53,7 @@ def train_network(split_path: str, config: dict[str, Any], experiment: str, run_
 @flow(name="train-once")
 def train_once(
     config: dict[str, Any],
+    diagnostics: bool = True,
     mirrors: list[str] | None = None,
     train_size: int = 50_000,
     val_size: int = 10_000,
@@ -58,7 +61,7 @@ def train_once(
 ) -> dict[str, Any]:
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
-    return train_network(split_path, config, experiment)
+    return train_network(split_path, config, experiment, diagnostics)
 
 
 def config_dict(config) -> dict[str, Any]:

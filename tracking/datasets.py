@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import mlflow
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.entities import DatasetInput, InputTag, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -90,10 +90,7 @@ def log_prepare_data_run(split_dir: str | Path, settings: Settings | None = None
     try:
         client.log_batch(
             run_id,
-            params=[
-                mlflow.entities.Param(name, str(value))
-                for name, value in {**spec, "split_key": manifest["key"]}.items()
-            ],
+            params=[Param(name, str(value)) for name, value in {**spec, "split_key": manifest["key"]}.items()],
         )
         log_split_inputs(split_dir, run_id=run_id)
     except BaseException:

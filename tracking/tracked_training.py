@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
 import optuna
 
 from core.config import TrainConfig
@@ -45,6 +44,7 @@ def train_tracked(
     params: Mapping[str, Any] | None = None,
     trial: optuna.Trial | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
+    diagnostics: bool = False,
 ) -> TrackedResult:
     """Train on ``split`` with ``config``, logging to ``logger``'s run; end the run with a matching status.
 
@@ -54,7 +54,6 @@ def train_tracked(
     """
     tracking_seconds = 0.0
     history: list[EpochMetrics] = []
-    started = time.perf_counter()
 
     def timed(fn, *args, **kwargs):
         nonlocal tracking_seconds
@@ -75,11 +74,11 @@ def train_tracked(
                 raise optuna.TrialPruned(f"pruned at epoch {metrics.epoch} (val/accuracy {metrics.val_accuracy:.4f})")
 
     timed(logger.log_params, {**config_params(config), **(params or {})})
-    rng = np.random.default_rng(config.seed)
     try:
-        network = Network.from_config(config, rng=rng)
+        network = Network.from_config(config)
         result = train(
-            network, split.X_train, split.y_train, split.X_val, split.y_val, config, rng=rng, on_epoch_end=on_epoch_end
+            network, split.X_train, split.y_train, split.X_val, split.y_val, config,
+            on_epoch_end=on_epoch_end, diagnostics=diagnostics,
         )
     except optuna.TrialPruned:
         _log_interrupted(logger, history, "pruned", "KILLED")
@@ -117,7 +116,6 @@ def train_tracked(
     t0 = time.perf_counter()
     logger.end("FINISHED")
     tracking_seconds += time.perf_counter() - t0
-    _ = started
     return TrackedResult(result=result, run_id=logger.run_id, tracking_seconds=tracking_seconds)
 
 

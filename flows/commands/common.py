@@ -71,11 +71,20 @@ def parse_duration(text: str | None) -> float | None:
     return value
 
 
+MNIST_INPUTS = 784
+MNIST_CLASSES = 10
+
+
 def parse_sizes(text: str) -> tuple[int, ...]:
+    """Layer sizes for MNIST: 784 inputs first, 10 outputs last."""
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise BadInput(f"--sizes {text!r} must be comma-separated integers, e.g. 784,100,10") from None
+    if len(sizes) >= 2 and sizes[0] != MNIST_INPUTS:
+        raise BadInput(f"--sizes {text!r}: the first size must be {MNIST_INPUTS}, one input per MNIST pixel")
+    if len(sizes) >= 2 and sizes[-1] != MNIST_CLASSES:
+        raise BadInput(f"--sizes {text!r}: the last size must be {MNIST_CLASSES}, one output per digit")
     return sizes
 
 

@@ -18,9 +18,12 @@ def data(
     train_size: Annotated[int, typer.Option(min=1, help="Training examples (the first ones, unless --seed).")] = 50_000,
     val_size: Annotated[int, typer.Option(min=1, help="Validation examples (the last ones, unless --seed).")] = 10_000,
     seed: Annotated[
-        Optional[int], typer.Option(help="Shuffle before the train/validation cut with this seed (default: file order).")
+        Optional[int],
+        typer.Option(help="Shuffle before the train/validation cut with this seed (default: file order)."),
     ] = None,
-    stratify: Annotated[bool, typer.Option("--stratify", help="Keep each class's share in train and validation.")] = False,
+    stratify: Annotated[
+        bool, typer.Option("--stratify", help="Keep each class's share in train and validation.")
+    ] = False,
     track: Annotated[bool, typer.Option("--track/--no-track", help="Log the split's datasets to MLflow.")] = True,
 ) -> None:
     """Download, verify and split MNIST; print the split's class counts and where it is cached."""
@@ -144,4 +147,3 @@ class _RichProgress:
         if self._started:
             self._progress.stop()
             self._started = False
-

@@ -35,5 +35,5 @@ def run(
 ) -> None:
     """The main job of `make run`: prepare MNIST, search for ~10 minutes, test the best network once."""
     options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name}
-    outcome = run_study_command(storage=storage, space=None, mirror=mirror, **options)
+    outcome = run_study_command(storage=storage, space=None, mirror=mirror, main=True, **options)
     print_summary(outcome)

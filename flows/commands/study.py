@@ -47,7 +47,7 @@ def study(
 
 def run_study_command(
     *, name, trials, timeout, sampler, pruner, workers, storage, space, enqueue, epochs, patience, seed,
-    train_size, val_size, mirror,
+    train_size, val_size, mirror, main=False,
 ) -> dict[str, Any]:
     """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
     from flows.settings import Settings
@@ -79,6 +79,7 @@ def run_study_command(
     with progress_display(name, storage, trials):
         outcome = run_study(
             workers=workers,
+            main=main,
             name=name,
             trials=trials,
             timeout_seconds=timeout_seconds,

