@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from flows.servers import mask_url
 from flows.settings import Settings
 
 
@@ -23,12 +24,7 @@ class TrackingUnavailable(RuntimeError):
 
 def masked(uri: str) -> str:
     """The URI with any password replaced, for messages and logs."""
-    if "://" in uri and "@" in uri.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = uri.split("://", 1)
-        creds, host = rest.split("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return uri
+    return mask_url(uri)
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
