@@ -35,6 +35,7 @@ def open_study(
     seed: int,
     trials: int,
     workers: int,
+    deadline: float | None = None,
 ):
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import mlflow_store, studies
@@ -83,6 +84,7 @@ def open_study(
         parent_run_id=parent,
         seed=seed,
         tracking_uri=settings.tracking_uri,
+        deadline=deadline,
     )
 
 
@@ -164,6 +166,7 @@ def mnist_study(
     train_size: int = 50_000,
     val_size: int = 10_000,
     seed: int = 0,
+    hard_timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Search the study NAME for the best network on the validation set; evaluate it once on the test set."""
     from tracking import studies
@@ -171,8 +174,10 @@ def mnist_study(
     logger = get_run_logger()
     storage = storage or Settings.from_env().study_storage
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
+    deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
     context = open_study(
-        name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers
+        name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers,
+        deadline,
     )
     status = "FAILED"
     try:
@@ -220,7 +225,8 @@ def study_task_runner(workers: int):
 def main_job(
     name: str = "mnist",
     trials: int = 200,
-    timeout_seconds: float | None = 480.0,
+    timeout_seconds: float | None = 420.0,
+    hard_timeout_seconds: float | None = 510.0,
     sampler: str = "tpe",
     pruner: str = "median",
     workers: int = 2,
@@ -236,7 +242,7 @@ def main_job(
     return mnist_study.with_options(task_runner=study_task_runner(workers))(
         name=name, trials=trials, timeout_seconds=timeout_seconds, sampler=sampler, pruner=pruner, workers=workers,
         storage=storage, fixed=fixed, enqueue=enqueue, mirrors=mirrors, train_size=train_size, val_size=val_size,
-        seed=seed,
+        seed=seed, hard_timeout_seconds=hard_timeout_seconds,
     )
 
 

@@ -8,6 +8,7 @@ and the path of the split, never arrays.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class StudyContext:
     parent_run_id: str
     seed: int = 0
     tracking_uri: str | None = None
+    deadline: float | None = None  # unix time after which running trials are cut short (pruned)
     extra_tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,7 +66,7 @@ class Objective:
             },
         )
         trial.set_user_attr("mlflow_run_id", logger.run_id)
-        tracked = train_tracked(logger, config, self.split, params=params, trial=trial)
+        tracked = train_tracked(logger, config, self.split, params=params, trial=trial, on_epoch=self._check_deadline)
         result = tracked.result
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("stopped_epoch", result.stopped_epoch)
@@ -72,6 +74,12 @@ class Objective:
         trial.set_user_attr("seconds", round(result.seconds, 3))
         trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))
         return result.best_val_accuracy
+
+
+    def _check_deadline(self, metrics) -> None:
+        """Cut a trial short when the study's time budget is spent: it ends PRUNED, reason in its tags."""
+        if self.context.deadline is not None and time.time() > self.context.deadline:
+            raise optuna.TrialPruned(f"the study's time budget ran out at epoch {metrics.epoch}")
 
 
 def tag_final_state(client: Any):

@@ -80,7 +80,9 @@ DEFAULT_SPACE: dict[str, Dimension] = {
 
 #: Known-good parameter sets for MNIST, tried first with ``--enqueue`` (warm start).
 KNOWN_GOOD: tuple[dict[str, Any], ...] = (
-    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.2, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+     "n_hidden": 2, "hidden_1": 500, "hidden_2": 500},
+    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
      "n_hidden": 1, "hidden_1": 800},
     {"eta": 0.5, "lmbda": 5.0, "dropout": 0.0, "batch_size": 16, "activation": "sigmoid", "cost": "cross-entropy",
      "n_hidden": 1, "hidden_1": 100},

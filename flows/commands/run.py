@@ -13,13 +13,14 @@ from flows.commands.study import print_summary, run_study_command
 RUN_DEFAULTS = dict(
     name="mnist",
     trials=200,
-    timeout="8m",
+    timeout="7m",
     sampler="tpe",
     pruner="median",
     workers=2,
     enqueue=True,
-    epochs=30,
+    epochs=40,
     patience=4,
+    eta_schedule=True,
     seed=0,
     train_size=50_000,
     val_size=10_000,
@@ -34,6 +35,10 @@ def run(
     mirror: MirrorOption = None,
 ) -> None:
     """The main job of `make run`: prepare MNIST, search for ~10 minutes, test the best network once."""
-    options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name}
+    from flows.commands.common import parse_duration
+
+    # trials still running when the budget ends may finish their epoch for 90 s more, then are cut short
+    hard_timeout = f"{parse_duration(timeout) + 90:.0f}s"
+    options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name, "hard_timeout": hard_timeout}
     outcome = run_study_command(storage=storage, space=None, mirror=mirror, main=True, **options)
     print_summary(outcome)

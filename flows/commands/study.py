@@ -31,6 +31,7 @@ def study(
     enqueue: Annotated[bool, typer.Option("--enqueue/--no-enqueue", help="Start with known-good parameter sets.")] = False,
     epochs: Annotated[int, typer.Option(help="Most epochs per trial.")] = 30,
     patience: Annotated[int, typer.Option(help="Early-stopping patience per trial.")] = 5,
+    eta_schedule: Annotated[bool, typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η in each trial when validation stalls.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sampler and of every trial.")] = 0,
     train_size: TrainSizeOption = 50_000,
     val_size: ValSizeOption = 10_000,
@@ -39,7 +40,7 @@ def study(
     """Search hyperparameters with Optuna; every trial is a child run in MLflow; the best is tested once."""
     outcome = run_study_command(
         name=name, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, workers=workers, storage=storage,
-        space=space, enqueue=enqueue, epochs=epochs, patience=patience, seed=seed, train_size=train_size,
+        space=space, enqueue=enqueue, epochs=epochs, patience=patience, eta_schedule=eta_schedule, seed=seed, train_size=train_size,
         val_size=val_size, mirror=mirror,
     )
     print_summary(outcome)
@@ -47,7 +48,7 @@ def study(
 
 def run_study_command(
     *, name, trials, timeout, sampler, pruner, workers, storage, space, enqueue, epochs, patience, seed,
-    train_size, val_size, mirror, main=False,
+    train_size, val_size, mirror, eta_schedule=False, main=False, hard_timeout=None,
 ) -> dict[str, Any]:
     """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
     from flows.settings import Settings
@@ -63,7 +64,8 @@ def run_study_command(
             raise BadInput(f"--sampler {sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
         if pruner not in studies.PRUNERS:
             raise BadInput(f"--pruner {pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
-        fixed = {"epochs": epochs, "patience": patience, "seed": seed}
+        hard_timeout_seconds = parse_duration(hard_timeout)
+        fixed = {"epochs": epochs, "patience": patience, "seed": seed, "eta_schedule": eta_schedule}
         search_space = load_space(space, fixed)
         studies.check_storage_url(storage)
         studies.make_sampler(sampler, search_space, seed)
@@ -83,6 +85,7 @@ def run_study_command(
             name=name,
             trials=trials,
             timeout_seconds=timeout_seconds,
+            hard_timeout_seconds=hard_timeout_seconds,
             sampler=sampler,
             pruner=pruner,
             storage=storage,
