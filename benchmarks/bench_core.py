@@ -75,7 +75,8 @@ LMBDA = 5.0
 def load_mnist(n: int = N_TRAIN) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(MNIST / "train-images-idx3-ubyte.gz", expect_ndim=3)
     labels = read_idx(MNIST / "train-labels-idx1-ubyte.gz", expect_ndim=1)
-    X = (images.reshape(len(images), 784) / np.float32(255)).astype(np.float32)
+    X = images.reshape(len(images), 784).astype(np.float32)
+    X /= np.float32(255)  # in place: one float32 copy of the images, no temporaries
     return X, labels.astype(np.int64)
 
 

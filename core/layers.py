@@ -16,18 +16,28 @@ from core.activations import Activation, get_activation
 
 
 class _Buffers:
-    """Row-growable scratch arrays: ``get("Z", m, n)`` is a C-contiguous ``(m, n)`` view, reused across calls."""
+    """Scratch arrays reused across calls: ``get("Z", m, n)`` is a C-contiguous ``(m, n)`` array.
+
+    The last array handed out under each name is returned again while the shape stays
+    the same (every full mini-batch); a smaller last batch gets a view of the same memory.
+    """
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
         self._arrays: dict[str, np.ndarray] = {}
+        self._last: dict[str, np.ndarray] = {}
 
     def get(self, name: str, m: int, n: int) -> np.ndarray:
+        last = self._last.get(name)
+        if last is not None and last.shape[0] == m and last.shape[1] == n:
+            return last
         array = self._arrays.get(name)
         if array is None or array.shape[0] < m or array.shape[1] != n:
             array = np.empty((m, n), dtype=self.dtype)
             self._arrays[name] = array
-        return array if array.shape[0] == m else array[:m]
+        view = array if array.shape[0] == m else array[:m]
+        self._last[name] = view
+        return view
 
 
 class Dense:
@@ -56,19 +66,12 @@ class Dense:
         self.W = (rng.standard_normal((n_in, n_out)) * std).astype(self.dtype)
         self.b = rng.standard_normal(n_out).astype(self.dtype)
         self.w_scale = 1.0
+        self.n_in, self.n_out = n_in, n_out
         self.input_grad = input_grad
         self.nabla_w = np.zeros_like(self.W)
         self.nabla_b = np.zeros_like(self.b)
         self.X: np.ndarray | None = None
         self._buf = _Buffers(self.dtype)
-
-    @property
-    def n_in(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def n_out(self) -> int:
-        return self.W.shape[1]
 
     def fold_scale(self) -> None:
         """Write the lazy decay factor into W (W ← w_scale·W, w_scale ← 1)."""
@@ -88,22 +91,19 @@ class Dense:
         np.add(Z, self.b, out=Z)
         return Z
 
-    def backward(self, dY: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
-        """dY = ∂C/∂Z ``(m, n_out)`` → ∂C/∂X ``(m, n_in)``, or None when ``input_grad`` is off.
+    def backward(self, dY: np.ndarray) -> np.ndarray | None:
+        """dY = ∂C/∂Z ``(m, n_out)`` → ∂C/∂X = dY·Wᵀ ``(m, n_in)``, or None when ``input_grad`` is off.
 
-        Stores ``scale·∂C/∂W`` in ``nabla_w`` (Xᵀ·dY) and ``scale·∂C/∂b`` in ``nabla_b``
-        (the column sums of dY). Training passes ``scale = −η/m`` so the step is a plain
-        ``W += nabla_w``: scaling the small ``(m, n_out)`` dY is cheaper than scaling
-        the ``(n_in, n_out)`` gradient. ``dY`` is not modified.
+        Stores ∂C/∂W = Xᵀ·dY ``(n_in, n_out)`` in ``nabla_w`` and ∂C/∂b (the column sums
+        of dY) in ``nabla_b``; C sums over the batch's examples. Everything is linear in
+        dY, so training scales the output delta once by −η/m and every layer's nabla is
+        then its step (no pass over a weight-sized array to scale it).
         """
-        m = dY.shape[0]
         dX = None
         if self.input_grad:
-            dX = np.matmul(dY, self.W.T, out=self._buf.get("dX", m, self.n_in))
+            dX = np.matmul(dY, self.W.T, out=self._buf.get("dX", dY.shape[0], self.n_in))
             if self.w_scale != 1.0:
                 np.multiply(dX, self.w_scale, out=dX)
-        if scale != 1.0:
-            dY = np.multiply(dY, scale, out=self._buf.get("dY", m, self.n_out))
         np.matmul(self.X.T, dY, out=self.nabla_w)
         np.add.reduce(dY, axis=0, out=self.nabla_b)
         return dX

@@ -85,6 +85,7 @@ class Network:
                 self.dropouts.append(drop)
                 self.layers.append(drop)
         self.output_layer: ActivationLayer = self.layers[-1]
+        self._backward_layers = self.layers[-2::-1]  # the cost's delta already includes the output activation
         self._eye = np.eye(self.sizes[-1], dtype=self.dtype)
 
     @classmethod
@@ -158,15 +159,16 @@ class Network:
             a = layer.forward(a, training)
         return a
 
-    def backward(self, delta: np.ndarray, scale: float = 1.0) -> None:
+    def backward(self, delta: np.ndarray) -> None:
         """Backpropagate the output layer's ∂C/∂z ``(m, sizes[-1])`` after a training-mode forward.
 
-        Leaves ``scale·∂C/∂W`` and ``scale·∂C/∂b`` in each Dense layer's ``nabla_w`` and
-        ``nabla_b``. The first layer computes no gradient for its input.
+        Leaves ∂C/∂W and ∂C/∂b in each Dense layer's ``nabla_w`` and ``nabla_b``, for the C
+        whose output delta was given (backprop is linear: a scaled delta scales them all).
+        The first layer computes no gradient for its input.
         """
         dY = delta
-        for layer in reversed(self.layers[:-1]):
-            dY = layer.backward(dY, scale) if isinstance(layer, Dense) else layer.backward(dY)
+        for layer in self._backward_layers:
+            dY = layer.backward(dY)
             if dY is None:
                 break
 
@@ -200,7 +202,7 @@ class Network:
         self.forward(X, training=True)
         out = self.output_layer
         delta = self.cost.delta(out.Z, out.A, self.one_hot(y), out.activation)
-        self.backward(delta, scale=1.0 / m)
+        self.backward(delta / m)  # the mean over the batch
         nabla_w = [d.nabla_w.copy() + (lmbda / n) * w for d, w in zip(self.dense, self.weights)]
         nabla_b = [d.nabla_b.copy() for d in self.dense]
         return nabla_b, nabla_w
@@ -246,11 +248,14 @@ class Network:
         if check:
             self.check_range(X)
         if X.dtype.kind in "ui":
-            return X.astype(self.dtype) * self.dtype.type(1.0 / MAX_PIXEL)
+            return np.divide(X, self.dtype.type(MAX_PIXEL), dtype=self.dtype)
         return X.astype(self.dtype, copy=False)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Output activations ``(n, sizes[-1])`` for ``X`` ``(n, 784)`` or ``(n, 28, 28)``, uint8 0..255 or floats in [0, 1]."""
+        """Output activations ``(n, sizes[-1])`` for X ``(n, 784)`` or ``(n, 28, 28)``.
+
+        Pixels are integers 0..255 (e.g. uint8) or floats in [0, 1].
+        """
         X = self.check_inputs(X)
         out = np.empty((len(X), self.sizes[-1]), dtype=self.dtype)
         for start in range(0, len(X), CHUNK):

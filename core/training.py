@@ -101,14 +101,16 @@ class Diagnostics:
             self.grad_norm_sum[i] += math.sqrt(float(np.vdot(dense.nabla_w, dense.nabla_w))) / abs(scale)
             name, a = layer.activation.name, layer.A
             if name == "sigmoid":
-                self.saturated[i] += int(np.count_nonzero(a < self.SATURATION)) + int(np.count_nonzero(a > 1 - self.SATURATION))
+                low, high = np.count_nonzero(a < self.SATURATION), np.count_nonzero(a > 1 - self.SATURATION)
+                self.saturated[i] += int(low) + int(high)
                 self.seen[i] += a.size
             elif name == "tanh":
                 self.saturated[i] += int(np.count_nonzero(np.abs(a) > 1 - self.SATURATION))
                 self.seen[i] += a.size
             elif name == "relu":
                 fired = np.any(a > 0, axis=0)
-                self.active[i] = fired if self.active[i] is None else np.logical_or(self.active[i], fired, out=self.active[i])
+                active = self.active[i]
+                self.active[i] = fired if active is None else np.logical_or(active, fired, out=active)
 
     def result(self) -> dict[str, float]:
         values: dict[str, float] = {}
@@ -169,9 +171,12 @@ class SGD:
 
         A = net.forward(X, training=True)
         out = net.output_layer
-        delta = net.cost.delta(out.Z, A, Y, out.activation, out=self._delta[:m])
+        delta = net.cost.delta(out.Z, A, Y, out.activation, out=self._delta if m == self.batch_size else self._delta[:m])
+        # Scaling the output delta scales every nabla (backprop is linear): each nabla_w
+        # becomes the step −(η/m)·Σ_x ∂C_x/∂w, in units of the lazily decayed weights.
         scale = -self.eta / m / new_scale
-        net.backward(delta, scale=scale)
+        np.multiply(delta, scale, out=delta)
+        net.backward(delta)
         if self.diagnostics is not None:
             self.diagnostics.observe(scale * m)  # nabla_w = scale·Σ_x ∂C_x/∂W = (scale·m)·(the mean gradient)
 
@@ -189,13 +194,15 @@ class SGD:
         """Rows ``idx`` of X in the network's dtype, in the preallocated batch buffer (never a copy of X)."""
         r = len(idx)
         Xb = self._X if r == self.batch_size else self._X[:r]
+        # mode="clip" lets take write straight into out (mode="raise" buffers it); idx is a
+        # permutation of valid rows, so nothing is ever clipped.
         if X.dtype == Xb.dtype:
-            return np.take(X, idx, axis=0, out=Xb)
+            return X.take(idx, axis=0, out=Xb, mode="clip")
         if self._raw is None or self._raw.dtype != X.dtype:
             self._raw = np.empty(self._X.shape, dtype=X.dtype)
-        raw = np.take(X, idx, axis=0, out=self._raw[:r])
+        raw = X.take(idx, axis=0, out=self._raw[:r], mode="clip")
         if X.dtype.kind in "ui":
-            return np.multiply(raw, Xb.dtype.type(1.0 / MAX_PIXEL), out=Xb)
+            return np.divide(raw, Xb.dtype.type(MAX_PIXEL), out=Xb)
         np.copyto(Xb, raw)
         return Xb
 
@@ -220,7 +227,7 @@ class SGD:
                 stop = start + m
                 idx = perm[start:stop]
                 Xb = self._gather(X, idx)
-                Yb = np.take(self._eye, labels[start:stop], axis=0, out=self._Y[: len(idx)])
+                Yb = self._eye.take(labels[start:stop], axis=0, out=self._Y[: len(idx)], mode="clip")
                 outputs[start:stop] = self.step(Xb, Yb)
         finally:
             for dense in net.dense:

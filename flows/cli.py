@@ -10,6 +10,7 @@ import typer
 
 from flows.commands import data as data_command
 from flows.commands import run as run_command
+from flows.commands import serve as serve_command
 from flows.commands import study as study_command
 from flows.commands import train as train_command
 from flows.commands import ui as ui_command
@@ -26,6 +27,7 @@ app.command("train")(train_command.train)
 app.command("study")(study_command.study)
 app.command("run")(run_command.run)
 app.command("ui")(ui_command.ui)
+app.command("serve")(serve_command.serve)
 
 
 def main() -> None:

@@ -173,7 +173,7 @@ def mnist_study(
 
     logger = get_run_logger()
     storage = storage or Settings.from_env().study_storage
-    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
+    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
     context = open_study(
         name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers,
@@ -183,7 +183,7 @@ def mnist_study(
     try:
         blas_threads = max(1, (os.cpu_count() or 1) // workers)
         study = studies.load(name, studies.open_storage(storage))
-        start_count = len(study.get_trials(deepcopy=False))
+        start_count = studies.finished_count(study)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
         futures = [
             run_trials.submit(context, share, timeout_seconds, index, blas_threads)

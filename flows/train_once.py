@@ -60,7 +60,7 @@ def train_once(
     experiment: str = TRAIN_EXPERIMENT,
 ) -> dict[str, Any]:
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
-    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
+    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     return train_network(split_path, config, experiment, diagnostics)
 
 

@@ -59,9 +59,15 @@ class MirrorsExhausted(RuntimeError):
                 lines.append(f"  {number}. {mirror}: {reasons[0].reason}")
             else:
                 lines.append(f"  {number}. {mirror}:")
-                lines.extend(f"       - {f.file or 'all files'}: {f.reason}" for f in reasons)
+                lines.extend(f"       - {f.file or 'all files'}: {_without_prefix(f)}" for f in reasons)
         lines.append(
             "Point redes at a copy with --mirror (a URL, a file:// URL or a folder holding the four "
             "IDX files, gzipped or not) or with REDES_MNIST_MIRRORS (comma-separated)."
         )
         return "\n".join(lines)
+
+
+def _without_prefix(failure: MirrorFailure) -> str:
+    """The reason without a leading ``<file>: `` (the list already names the file)."""
+    prefix = f"{failure.file}: "
+    return failure.reason[len(prefix) :] if failure.file and failure.reason.startswith(prefix) else failure.reason

@@ -8,6 +8,7 @@ import json
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -105,17 +106,22 @@ def test_checksum_error_is_never_retried(server, make_mirror, tmp_path):
 
 
 def test_log_split_inputs_inside_an_active_run(server, tmp_path, tracking_uri):
+    """How a study uses it: on its own parent run, active in this process or named by id."""
     result = prepare_data(
         mirrors=[server.url("good")], data_dir=str(tmp_path / "data"), track=False, train_size=1_000, val_size=500
     )
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment("parent-study")
-    with mlflow.start_run() as parent:
-        digests = log_split_inputs(result)
-        digests_from_manifest = log_split_inputs(f"{result}/manifest.json", run_id=parent.info.run_id)
-    assert digests == digests_from_manifest and len(set(digests)) == 3
-    run = MlflowClient(tracking_uri).get_run(parent.info.run_id)
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.create_experiment(f"parent-study-{tmp_path.name}")
+    # no set_experiment and no lasting set_tracking_uri: both would leak into later tests
+    with _use_tracking_uri(tracking_uri):
+        with mlflow.start_run(experiment_id=experiment_id) as parent:
+            digests = log_split_inputs(result)
+        from_manifest = log_split_inputs(f"{result}/manifest.json", run_id=parent.info.run_id)
+    assert digests == from_manifest and len(set(digests)) == 3
+    run = client.get_run(parent.info.run_id)
     assert {i.dataset.digest for i in run.inputs.dataset_inputs} == set(digests)
+    with pytest.raises(RuntimeError, match="needs a run"):
+        log_split_inputs(result)
 
 
 def test_redes_data_prints_the_split_and_where_it_is_cached(mnist_dir, tmp_path, tracking_uri):

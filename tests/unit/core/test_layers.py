@@ -28,17 +28,19 @@ def test_dense_gradients_match_central_differences(rng, numgrad, gradclose):
     gradclose(dense.nabla_b, numgrad(C, dense.b))
 
 
-def test_backward_scale_scales_the_parameter_gradients_only(rng):
+def test_backward_is_linear_in_dY_so_one_scaled_delta_scales_every_gradient(rng):
+    """Training relies on this: scaling the output delta by −η/m makes each nabla the SGD step."""
     dense = make_dense(rng)
     X, G = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
     dense.forward(X, training=True)
     dX1 = dense.backward(G).copy()
     nw1, nb1 = dense.nabla_w.copy(), dense.nabla_b.copy()
     G_before = G.copy()
-    dX2 = dense.backward(G, scale=-0.25)
-    np.testing.assert_allclose(dX2, dX1)
+    dX2 = dense.backward(-0.25 * G)
+    np.testing.assert_allclose(dX2, -0.25 * dX1)
     np.testing.assert_allclose(dense.nabla_w, -0.25 * nw1)
     np.testing.assert_allclose(dense.nabla_b, -0.25 * nb1)
+    dense.backward(G)
     np.testing.assert_array_equal(G, G_before)  # dY is not modified
 
 
@@ -51,6 +53,7 @@ def test_lazy_weight_scale_is_the_same_layer_as_scaled_weights(rng):
     X, G = rng.standard_normal((3, 5)), rng.standard_normal((3, 4))
     np.testing.assert_allclose(lazy.forward(X, training=True), eager.forward(X, training=True))
     np.testing.assert_allclose(lazy.backward(G), eager.backward(G))
+    np.testing.assert_allclose(lazy.nabla_w, eager.nabla_w)  # ∂C/∂W is the same: it does not depend on W
     lazy.fold_scale()
     assert lazy.w_scale == 1.0
     np.testing.assert_allclose(lazy.W, eager.W)

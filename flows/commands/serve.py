@@ -1,0 +1,176 @@
+"""`redes serve`: serve the scheduled deployments (flows/schedules.py) until Ctrl-C or SIGTERM.
+
+Prefect's `serve` registers the deployments with the Prefect server of ``PREFECT_API_URL``
+and runs their scheduled flow runs in child processes of this one. With no
+``PREFECT_API_URL``, a local `prefect server start` is started on 127.0.0.1 (a Prefect
+server is what turns schedules into flow runs; the temporary one of Prefect's local mode
+does not) and stopped at the end.
+
+Stopping: Prefect's runner stops cleanly on SIGTERM (cancels a flow run in progress,
+pauses the schedules) but not promptly on SIGINT, so a Ctrl-C is turned into a SIGTERM.
+The schedules are resumed by the next `redes serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from flows.commands.common import (
+    BadInput,
+    MirrorOption,
+    TrainSizeOption,
+    ValSizeOption,
+    console,
+    err_console,
+    user_errors,
+)
+from flows.commands.run import RUN_DEFAULTS
+from flows.schedules import NIGHTLY_TRIALS
+
+PREFECT_START_TIMEOUT = 180.0
+
+
+def serve(
+    cron: Annotated[Optional[str], typer.Option(help="Run every served deployment on this cron string (UTC) instead of its own schedule.")] = None,
+    interval: Annotated[Optional[str], typer.Option(help="Run every served deployment at this interval instead: 30s, 10m, 1h or seconds.")] = None,
+    name: Annotated[str, typer.Option(help="The study the nightly run continues.")] = RUN_DEFAULTS["name"],
+    trials: Annotated[int, typer.Option(min=1, help="Trials each nightly run adds.")] = NIGHTLY_TRIALS,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs per trial (must match the study's).")] = RUN_DEFAULTS["epochs"],
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience per trial (must match the study's).")] = RUN_DEFAULTS["patience"],
+    train_size: TrainSizeOption = RUN_DEFAULTS["train_size"],
+    val_size: ValSizeOption = RUN_DEFAULTS["val_size"],
+    mirror: MirrorOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="Flow runs at a time.")] = 1,
+    prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")] = 4200,
+) -> None:
+    """Serve the nightly study and the weekly refresh on their schedules until Ctrl-C."""
+    from flows import schedules
+
+    with user_errors():
+        seconds = _check_options(cron, interval, train_size, val_size)
+    nightly = schedules.nightly_parameters(
+        name=name, trials=trials, epochs=epochs, patience=patience, train_size=train_size, val_size=val_size,
+        mirrors=mirror,
+    )  # fmt: skip
+    refresh = schedules.refresh_parameters(train_size=train_size, val_size=val_size, mirrors=mirror)
+
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)  # until Prefect's runner installs its own
+    previous_int = signal.signal(signal.SIGINT, _forward_as_sigterm)
+    server = None
+    try:
+        api_url = _api_url()
+        if api_url is None:
+            with user_errors():
+                server, api_url = _start_local_prefect(prefect_port)
+        os.environ["PREFECT_API_URL"] = api_url  # the flow runs (child processes) inherit it
+        _serve(api_url, schedules, cron, seconds, nightly, refresh, limit)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if server is not None:
+            from flows.servers import stop_server
+
+            stop_server(server, sig=signal.SIGINT)  # Prefect's server stops promptly on SIGINT
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
+    console.print("redes serve stopped; the schedules are paused until the next `redes serve`.")
+
+
+def _serve(api_url, schedules, cron, seconds, nightly, refresh, limit) -> None:
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.servers import mask_url
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        deployments = schedules.build_deployments(cron=cron, interval=seconds, nightly=nightly, refresh=refresh)
+        for spec in schedules.SCHEDULED:
+            console.print(f"serving {spec.full_name}: {schedules.describe(spec, cron, seconds)}", highlight=False)
+        console.print(f"Prefect API: {mask_url(api_url)} (UI: {mask_url(api_url.removesuffix('/api'))})", highlight=False)
+        console.print("Ctrl-C (or SIGTERM) stops serving.")
+        # Prefect prints "Your deployments are being served …" once they are registered
+        prefect_serve(*deployments, limit=limit, print_starting_message=True)
+
+
+def _check_options(cron: str | None, interval: str | None, train_size: int, val_size: int) -> float | None:
+    """Everything the user gave, checked before anything starts; the interval in seconds."""
+    from flows.data.split import SplitSpec
+
+    if cron is not None and interval is not None:
+        raise BadInput("give --cron or --interval, not both")
+    seconds = None
+    if interval is not None:
+        from flows.commands.common import parse_duration
+
+        try:
+            seconds = parse_duration(interval)
+        except BadInput as exc:  # its message names --timeout
+            raise BadInput(str(exc).replace("--timeout", "--interval")) from None
+    if cron is not None:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=cron, timezone="UTC")
+        except ValueError:
+            raise BadInput(f"--cron {cron!r} is not a cron string; write e.g. '0 2 * * *' (02:00 every day)") from None
+    try:
+        SplitSpec(train_size=train_size, val_size=val_size)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    return seconds
+
+
+def _api_url() -> str | None:
+    """The Prefect server to use: PREFECT_API_URL from the environment or the active Prefect profile."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        return url
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+def _start_local_prefect(port: int):
+    """`prefect server start` on 127.0.0.1:PORT with Prefect's default database; returns it and its API URL."""
+    from flows.servers import ServerError, child_env, port_in_use, start_server
+
+    if port_in_use(port):
+        raise BadInput(
+            f"port {port} is in use; if a Prefect server runs there, export PREFECT_API_URL=http://127.0.0.1:{port}/api, "
+            "else pass another --prefect-port"
+        )
+    prefect = Path(sys.executable).with_name("prefect")
+    env = child_env()
+    env.pop("PREFECT_API_URL", None)
+    log = Path.cwd() / ".redes" / "logs" / "prefect.log"
+    console.print(f"PREFECT_API_URL is unset: starting a Prefect server on 127.0.0.1:{port} (log: {log})", highlight=False)
+    try:
+        server = start_server(
+            [str(prefect) if prefect.exists() else "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            health_url=f"http://127.0.0.1:{port}/api/health",
+            env=env,
+            log_path=log,
+            timeout=PREFECT_START_TIMEOUT,
+            name="prefect",
+        )  # fmt: skip
+    except ServerError as exc:
+        err_console.print(f"[bold red]error:[/] the local Prefect server did not start: {exc}")
+        raise typer.Exit(1) from None
+    return server, f"http://127.0.0.1:{port}/api"
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM before Prefect's runner has started (or after it ended): stop like a Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def _forward_as_sigterm(signum, frame) -> None:
+    """Ctrl-C: the same clean stop as SIGTERM, through whichever SIGTERM handler is in place."""
+    os.kill(os.getpid(), signal.SIGTERM)
