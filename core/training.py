@@ -156,7 +156,8 @@ class SGD:
         """One update from a mini-batch: X ``(m, sizes[0])``, one-hot Y ``(m, sizes[-1])``, both in the network's dtype.
 
         Returns the output activations ``(m, sizes[-1])`` of the forward pass, computed
-        before the update (a buffer, overwritten by the next step).
+        before the update (a buffer, overwritten by the next step). The weight decay may
+        still be pending in ``Dense.w_scale``; ``Network.weights`` folds it in.
         """
         net = self.network
         m = X.shape[0]

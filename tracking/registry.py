@@ -41,7 +41,8 @@ def champion_version(client: MlflowClient) -> str | None:
     found = client.search_registered_models(filter_string=f"name = '{REGISTERED_MODEL}'")
     if not found:
         return None
-    return (found[0].aliases or {}).get(CHAMPION_ALIAS)
+    version = (found[0].aliases or {}).get(CHAMPION_ALIAS)
+    return None if version is None else str(version)
 
 
 def load_champion(client: MlflowClient) -> Champion | None:

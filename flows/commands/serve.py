@@ -60,9 +60,10 @@ def serve(
     )  # fmt: skip
     refresh = schedules.refresh_parameters(train_size=train_size, val_size=val_size, mirrors=mirror)
 
-    previous_term = signal.signal(signal.SIGTERM, _interrupt)  # until Prefect's runner installs its own
-    previous_int = signal.signal(signal.SIGINT, _forward_as_sigterm)
-    server = None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _interrupt)  # until Prefect's runner installs its own
+    signal.signal(signal.SIGINT, _forward_as_sigterm)
+    server = api_url = None
     try:
         api_url = _api_url()
         if api_url is None:
@@ -72,14 +73,22 @@ def serve(
         _serve(api_url, schedules, cron, seconds, nightly, refresh, limit)
     except KeyboardInterrupt:
         pass
+    except SystemExit as exc:  # Prefect's SIGTERM handler exits when the runner had not started yet
+        if exc.code not in (0, None):
+            raise
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if server is not None:
-            from flows.servers import stop_server
+        for sig in previous:  # the clean-up runs to its end
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            if api_url is not None:
+                _pause(api_url, schedules)
+        finally:
+            if server is not None:
+                from flows.servers import stop_server
 
-            stop_server(server, sig=signal.SIGINT)  # Prefect's server stops promptly on SIGINT
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+                stop_server(server, sig=signal.SIGINT)  # Prefect's server stops promptly on SIGINT
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     console.print("redes serve stopped; the schedules are paused until the next `redes serve`.")
 
 
@@ -97,6 +106,29 @@ def _serve(api_url, schedules, cron, seconds, nightly, refresh, limit) -> None:
         console.print("Ctrl-C (or SIGTERM) stops serving.")
         # Prefect prints "Your deployments are being served …" once they are registered
         prefect_serve(*deployments, limit=limit, print_starting_message=True)
+
+
+def _pause(api_url: str, schedules) -> None:
+    """Pause the served deployments' schedules, as Prefect's runner does when it stops after starting.
+
+    Without it, a stop during start-up would leave the schedules active, and the flow runs
+    they pile up would all start at the next `redes serve`.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+            for spec in schedules.SCHEDULED:
+                try:
+                    deployment = client.read_deployment_by_name(spec.full_name)
+                except ObjectNotFound:
+                    continue  # stopped before it was registered
+                if not deployment.paused:
+                    client.pause_deployment(deployment.id)
+    except Exception as exc:  # noqa: BLE001 - the server may be gone; say so and finish stopping
+        err_console.print(f"[yellow]warning:[/] could not pause the schedules: {str(exc).splitlines()[0][:120]}")
 
 
 def _check_options(cron: str | None, interval: str | None, train_size: int, val_size: int) -> float | None:
