@@ -43,14 +43,22 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+UNAVAILABLE = 1
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the project's documented input errors into one red line and exit code 2."""
+    """Turn the project's documented errors into one red line: exit 2 for bad input, 1 for a missing service."""
+    from tracking.mlflow_store import TrackingUnavailable
+
     try:
         yield
     except bad_input_errors() as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(BAD_INPUT) from None
+    except TrackingUnavailable as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(UNAVAILABLE) from None
 
 
 def quiet_prefect_logs() -> None:

@@ -77,7 +77,8 @@ def run_study_command(
     from flows.study import run_study
     from tracking import mlflow_store
 
-    mlflow_store.configure(settings)
+    with user_errors():
+        mlflow_store.configure(settings)
     with progress_display(name, storage, trials):
         outcome = run_study(
             workers=workers,

@@ -61,7 +61,8 @@ def train(
     from flows.train_once import config_dict, train_once
     from tracking import mlflow_store
 
-    mlflow_store.configure()
+    with user_errors():
+        mlflow_store.configure()
     outcome = train_once(
         config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
     )

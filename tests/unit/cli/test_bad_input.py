@@ -60,3 +60,18 @@ def test_every_subcommand_has_help():
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.output
+
+
+def test_an_unreachable_tracking_server_fails_in_seconds_before_any_work(workdir, monkeypatch):
+    import time
+
+    from flows.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["train", "--epochs", "1", "--train-size", "100", "--val-size", "100"])
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1
+    assert url in result.output and "MLFLOW_TRACKING_URI" in result.output
+    assert list(workdir.iterdir()) == []
