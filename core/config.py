@@ -1,8 +1,8 @@
 """The training configuration: one typed, frozen object whose field names are the CLI's.
 
 ``--sizes``, ``--activation``, ``--cost``, ``--eta``, ``--lmbda``, ``--dropout``,
-``--batch-size``, ``--epochs``, ``--patience``, ``--seed``: one name means one thing
-in the config, the command line, Optuna and MLflow.
+``--batch-size``, ``--epochs``, ``--patience``, ``--seed``, ``--output-encoding``: one
+name means one thing in the config, the command line, Optuna and MLflow.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ ACTIVATION_NAMES = ("sigmoid", "relu", "tanh", "linear", "saturated-linear", "ga
 COST_NAMES = ("cross-entropy", "quadratic", "log-likelihood")
 INIT_NAMES = ("scaled", "large")
 DTYPE_NAMES = ("float32", "float64")
+ENCODING_NAMES = ("onehot", "binary")  # one output per class | the class's code in bits, most significant first
 
 
 def parse_activations(activation: str | tuple[str, ...] | list[str], n_hidden: int) -> tuple[str, ...]:
@@ -44,6 +45,21 @@ def parse_activations(activation: str | tuple[str, ...] | list[str], n_hidden: i
 def output_activation_for(cost: str) -> str:
     """The output layer the seed pairs with a cost: softmax for log-likelihood, sigmoid otherwise."""
     return "softmax" if cost == "log-likelihood" else "sigmoid"
+
+
+def check_encoding(output_encoding: str, output_activation: str) -> str:
+    """``output_encoding`` if known and possible with the output layer, else a :class:`ConfigError`.
+
+    Binary outputs are read as bits (an output above 0.5 is a 1), so they need sigmoid
+    outputs, each in (0, 1) on its own; a softmax's outputs share one unit of probability.
+    """
+    check_choice("output_encoding", output_encoding, ENCODING_NAMES)
+    if output_encoding == "binary" and output_activation != "sigmoid":
+        raise ConfigError(
+            f"output_encoding='binary' reads each output as a bit and needs sigmoid outputs, but the output "
+            f"layer is {output_activation}; use the cross-entropy or quadratic cost"
+        )
+    return output_encoding
 
 
 def check_sizes(sizes) -> tuple[int, ...]:
@@ -91,6 +107,7 @@ class TrainConfig:
     init: str = "scaled"  # "scaled" N(0, 1/n_in) | "large" N(0, 1)
     dtype: str = "float32"  # "float64" for gradient checks
     eta_schedule: bool = False  # halve eta when validation stalls (the book's exercise)
+    output_encoding: str = "onehot"  # "binary": sizes[-1] sigmoid outputs hold the label's bits (4 for 10 digits)
 
     def hidden_activations(self) -> tuple[str, ...]:
         """One activation name per hidden layer."""
@@ -103,6 +120,7 @@ class TrainConfig:
         check_choice("cost", self.cost, COST_NAMES)
         check_choice("init", self.init, INIT_NAMES)
         check_choice("dtype", self.dtype, DTYPE_NAMES)
+        check_encoding(self.output_encoding, output_activation_for(self.cost))
         if not _is_number(self.eta) or not math.isfinite(self.eta) or self.eta <= 0:
             raise ConfigError(f"eta={self.eta!r}: the learning rate must be a finite number > 0, e.g. --eta 0.5")
         if not _is_number(self.lmbda) or not math.isfinite(self.lmbda) or self.lmbda < 0:

@@ -3,6 +3,15 @@
 Batch-first throughout: inputs ``X`` are ``(m, sizes[0])``, ``weights[i]`` is
 ``(sizes[i], sizes[i+1])``, outputs are ``(m, sizes[-1])``. One dtype is chosen at
 construction (float32 by default, float64 for gradient checks) and kept everywhere.
+
+The output encoding says what the outputs mean. ``"onehot"`` (the default): one output
+per class, the target is a one-hot row and the prediction the most active output.
+``"binary"``: the ``k = sizes[-1]`` sigmoid outputs are the bits of the class, most
+significant first (digit 6 is 0110 with k = 4); the target is that code and the
+prediction the code read back from the outputs, each above 0.5 a 1. The code read back
+can be one no class has (10–15 for the ten digits): it never equals a label, so it
+counts as an error.
+
 No I/O here besides :meth:`Network.save` and :meth:`Network.load` (a single ``.npz``,
 no pickle).
 """
@@ -22,6 +31,7 @@ from core.config import (
     DTYPE_NAMES,
     INIT_NAMES,
     check_choice,
+    check_encoding,
     check_sizes,
     output_activation_for,
     parse_activations,
@@ -36,6 +46,7 @@ if TYPE_CHECKING:
 FILE_FORMAT = "redes-network-1"
 CHUNK = 2048  # rows per forward pass at evaluation: bounded memory, GEMMs still large
 MAX_PIXEL = 255
+MAX_CODE_BITS = 16  # binary encoding: at most 2**16 classes (the code table is built once)
 
 
 class Network:
@@ -45,7 +56,8 @@ class Network:
     as ``"relu,tanh"``); the output layer is softmax for the log-likelihood cost and
     sigmoid otherwise, unless ``output_activation`` says so. ``init="scaled"`` draws
     weights from N(0, 1/n_in), ``"large"`` from N(0, 1); biases from N(0, 1) (the seed's
-    choice). ``rng=None`` draws from a fresh, unseeded generator.
+    choice). ``rng=None`` draws from a fresh, unseeded generator. ``output_encoding`` is
+    ``"onehot"`` or ``"binary"`` (sigmoid outputs read as bits; see the module's docstring).
     """
 
     def __init__(
@@ -59,6 +71,7 @@ class Network:
         *,
         output_activation: str | None = None,
         dropout: float = 0.0,
+        output_encoding: str = "onehot",
     ) -> None:
         self.sizes = check_sizes(sizes)
         hidden = parse_activations(activation, len(self.sizes) - 2)
@@ -68,6 +81,12 @@ class Network:
         self.dtype = np.dtype(dtype)
         output = output_activation or output_activation_for(self.cost.name)
         parse_activations(output, 1)
+        self.output_encoding = check_encoding(output_encoding, output)
+        if output_encoding == "binary" and self.sizes[-1] > MAX_CODE_BITS:
+            raise ConfigError(
+                f"output_encoding='binary' with {self.sizes[-1]} outputs would code 2**{self.sizes[-1]} classes; "
+                f"use at most {MAX_CODE_BITS} outputs (4 code the ten digits)"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout={dropout!r} must be in [0, 1)")
         rng = rng if rng is not None else np.random.default_rng()
@@ -86,7 +105,14 @@ class Network:
                 self.layers.append(drop)
         self.output_layer: ActivationLayer = self.layers[-1]
         self._backward_layers = self.layers[-2::-1]  # the cost's delta already includes the output activation
-        self._eye = np.eye(self.sizes[-1], dtype=self.dtype)
+        # target_rows[c] is what the outputs should be for class c: (n_classes, sizes[-1])
+        k = self.sizes[-1]
+        if self.output_encoding == "binary":
+            self._bit_values = 1 << np.arange(k - 1, -1, -1, dtype=np.int64)  # 8, 4, 2, 1 for k = 4
+            codes = np.arange(2**k, dtype=np.int64)
+            self.target_rows = ((codes[:, None] & self._bit_values) != 0).astype(self.dtype)
+        else:
+            self.target_rows = np.eye(k, dtype=self.dtype)
 
     @classmethod
     def from_config(cls, config: "TrainConfig", rng: np.random.Generator | None = None) -> "Network":
@@ -100,6 +126,7 @@ class Network:
             dtype=config.dtype,
             rng=rng if rng is not None else np.random.default_rng(config.seed),
             dropout=config.dropout,
+            output_encoding=config.output_encoding,
         )
 
     # --- architecture and parameters -------------------------------------------------
@@ -120,6 +147,11 @@ class Network:
     def activations(self) -> tuple[str, ...]:
         """The activation of every layer after the input, hidden ones first, then the output's."""
         return tuple(layer.activation.name for layer in self.layers if isinstance(layer, ActivationLayer))
+
+    @property
+    def n_classes(self) -> int:
+        """How many classes the outputs can name: sizes[-1] one-hot, 2**sizes[-1] binary."""
+        return len(self.target_rows)
 
     @property
     def dropout(self) -> float:
@@ -145,9 +177,10 @@ class Network:
             np.copyto(target, source)
 
     def __repr__(self) -> str:
+        encoding = f", output_encoding={self.output_encoding!r}" if self.output_encoding != "onehot" else ""
         return (
             f"Network(sizes={self.sizes}, activations={self.activations}, cost={self.cost.name!r}, "
-            f"dtype={self.dtype.name!r})"
+            f"dtype={self.dtype.name!r}{encoding})"
         )
 
     # --- forward and backward ---------------------------------------------------------
@@ -172,12 +205,22 @@ class Network:
             if dY is None:
                 break
 
-    def one_hot(self, y: np.ndarray) -> np.ndarray:
-        """Labels ``(m,)`` → one-hot rows ``(m, sizes[-1])``; already one-hot input is passed through."""
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """Labels ``(m,)`` → target rows ``(m, sizes[-1])`` (one-hot, or the label's bits); rows pass through."""
         y = np.asarray(y)
         if y.ndim == 2:
             return y.astype(self.dtype, copy=False)
-        return self._eye[y]
+        return self.target_rows[y]
+
+    def decode(self, a: np.ndarray) -> np.ndarray:
+        """Output activations ``(m, sizes[-1])`` → predicted classes ``(m,)`` int64.
+
+        One-hot: the most active output. Binary: the code whose bits are the outputs above
+        0.5, which may be a code no label has (then it is simply wrong).
+        """
+        if self.output_encoding == "binary":
+            return (a > 0.5).astype(np.int64) @ self._bit_values
+        return np.argmax(a, axis=1).astype(np.int64)
 
     def loss(self, X: np.ndarray, y: np.ndarray, lmbda: float = 0.0, n: int | None = None, training: bool = False) -> float:
         """The seed's cost on one batch: mean over examples plus λ/(2n)·Σw² (n defaults to the batch size).
@@ -186,7 +229,7 @@ class Network:
         """
         a = self.forward(X, training)
         n = len(X) if n is None else n
-        return float(np.mean(self.cost.value(a, self.one_hot(y)))) + l2_penalty(self.weights, lmbda, n)
+        return float(np.mean(self.cost.value(a, self.targets(y)))) + l2_penalty(self.weights, lmbda, n)
 
     def backprop(
         self, X: np.ndarray, y: np.ndarray, lmbda: float = 0.0, n: int | None = None
@@ -201,7 +244,7 @@ class Network:
         n = m if n is None else n
         self.forward(X, training=True)
         out = self.output_layer
-        delta = self.cost.delta(out.Z, out.A, self.one_hot(y), out.activation)
+        delta = self.cost.delta(out.Z, out.A, self.targets(y), out.activation)
         self.backward(delta / m)  # the mean over the batch
         nabla_w = [d.nabla_w.copy() + (lmbda / n) * w for d, w in zip(self.dense, self.weights)]
         nabla_b = [d.nabla_b.copy() for d in self.dense]
@@ -263,17 +306,17 @@ class Network:
         return out
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels ``(n,)`` int64: the most active output unit."""
-        return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)
+        """Predicted labels ``(n,)`` int64: the most active output unit, or the binary code read back (:meth:`decode`)."""
+        return self.decode(self.predict_proba(X))
 
     def check_labels(self, y, n: int) -> np.ndarray:
-        """Labels as int64 ``(n,)`` in 0..sizes[-1]−1."""
+        """Labels as int64 ``(n,)`` in 0..n_classes−1."""
         y = np.asarray(y)
         if y.shape != (n,):
             raise DataError(f"expected {n} labels of shape ({n},), got shape {y.shape}")
         if y.dtype.kind not in "ui":
             raise DataError(f"labels must be integers, got dtype {y.dtype}")
-        k = self.sizes[-1]
+        k = self.n_classes
         if n and (y.min() < 0 or y.max() >= k):
             raise DataError(f"labels must be in 0..{k - 1}, found {y.min()}..{y.max()}")
         return y.astype(np.int64, copy=False)
@@ -294,8 +337,8 @@ class Network:
         for start in range(0, len(X), CHUNK):
             labels = y[start : start + CHUNK]
             a = self.forward(self.as_float(X[start : start + CHUNK], check))
-            total += float(np.sum(self.cost.value(a, self._eye[labels]), dtype=np.float64))
-            correct += int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+            total += float(np.sum(self.cost.value(a, self.target_rows[labels]), dtype=np.float64))
+            correct += int(np.count_nonzero(self.decode(a) == labels))
         n = len(X) if n is None else n
         return total / len(X) + l2_penalty(self.weights, lmbda, n), correct / len(X)
 
@@ -305,7 +348,9 @@ class Network:
         """Write the network to one ``.npz`` at exactly ``path`` (atomically: a temp file, then a rename).
 
         Keys: ``weights_i``, ``biases_i``, ``sizes``, ``activations`` (one per layer),
-        ``cost``, ``dtype``, ``format``. Strings are stored as unicode arrays, never pickled.
+        ``cost``, ``dtype``, ``format``, and ``output_encoding`` when it is not one-hot (so
+        one-hot files are what they always were). Strings are stored as unicode arrays,
+        never pickled.
         """
         path = Path(path)
         arrays: dict[str, np.ndarray] = {
@@ -315,6 +360,8 @@ class Network:
             "cost": np.array(self.cost.name),
             "dtype": np.array(self.dtype.name),
         }
+        if self.output_encoding != "onehot":
+            arrays["output_encoding"] = np.array(self.output_encoding)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"weights_{i}"] = w
             arrays[f"biases_{i}"] = b
@@ -385,6 +432,7 @@ class Network:
         sizes = tuple(int(s) for s in sizes_array)
         n_layers = len(sizes) - 1
         expected = meta | {f"weights_{i}" for i in range(n_layers)} | {f"biases_{i}" for i in range(n_layers)}
+        expected |= keys & {"output_encoding"}  # optional: absent means one-hot
         if keys != expected:
             extra, missing = sorted(keys - expected), sorted(expected - keys)
             raise fail(f"keys do not match sizes {sizes}: extra {extra}, missing {missing}")
@@ -394,6 +442,7 @@ class Network:
         if dtype_name not in DTYPE_NAMES:
             raise fail(f"dtype {dtype_name!r} is not one of {DTYPE_NAMES}")
         dtype = np.dtype(dtype_name)
+        encoding = str(read("output_encoding", "U", ())) if "output_encoding" in keys else "onehot"
         try:
             network = cls(
                 sizes,
@@ -402,6 +451,7 @@ class Network:
                 dtype=dtype_name,
                 rng=np.random.default_rng(0),
                 output_activation=activations[-1],
+                output_encoding=encoding,
             )
         except ConfigError as exc:
             raise fail(str(exc)) from exc

@@ -148,12 +148,12 @@ class SGD:
         self._X = np.empty((batch_size, network.sizes[0]), dtype=dtype)
         self._Y = np.empty((batch_size, network.sizes[-1]), dtype=dtype)
         self._delta = np.empty((batch_size, network.sizes[-1]), dtype=dtype)
-        self._eye = np.eye(network.sizes[-1], dtype=dtype)
+        self._targets = network.target_rows  # one row per class: one-hot, or the class's bits
         self._raw: np.ndarray | None = None  # gather buffer when the data's dtype is not the network's
         self._outputs: np.ndarray | None = None
 
     def step(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """One update from a mini-batch: X ``(m, sizes[0])``, one-hot Y ``(m, sizes[-1])``, both in the network's dtype.
+        """One update from a mini-batch: X ``(m, sizes[0])``, target rows Y ``(m, sizes[-1])``, both in the network's dtype.
 
         Returns the output activations ``(m, sizes[-1])`` of the forward pass, computed
         before the update (a buffer, overwritten by the next step). The weight decay may
@@ -228,7 +228,7 @@ class SGD:
                 stop = start + m
                 idx = perm[start:stop]
                 Xb = self._gather(X, idx)
-                Yb = self._eye.take(labels[start:stop], axis=0, out=self._Y[: len(idx)], mode="clip")
+                Yb = self._targets.take(labels[start:stop], axis=0, out=self._Y[: len(idx)], mode="clip")
                 outputs[start:stop] = self.step(Xb, Yb)
         finally:
             for dense in net.dense:
@@ -236,9 +236,9 @@ class SGD:
         loss = 0.0
         for start in range(0, n, CHUNK):
             chunk = labels[start : start + CHUNK]
-            loss += float(np.sum(net.cost.value(outputs[start : start + CHUNK], self._eye[chunk]), dtype=np.float64))
+            loss += float(np.sum(net.cost.value(outputs[start : start + CHUNK], self._targets[chunk]), dtype=np.float64))
         loss = loss / n + l2_penalty(net.weights, self.lmbda, self.n_train)
-        accuracy = float(np.count_nonzero(np.argmax(outputs, axis=1) == labels)) / n
+        accuracy = float(np.count_nonzero(net.decode(outputs) == labels)) / n
         return loss, accuracy, (self.diagnostics.result() if self.diagnostics is not None else {})
 
 
@@ -249,6 +249,7 @@ def check_matches(network: Network, config: TrainConfig) -> None:
         "activation": (config.hidden_activations(), network.activations[:-1]),
         "cost": (config.cost, network.cost.name),
         "dtype": (config.dtype, network.dtype.name),
+        "output_encoding": (config.output_encoding, network.output_encoding),
     }
     for name, (in_config, in_network) in wanted.items():
         if in_config != in_network:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from flows.commands import baselines as baselines_command
 from flows.commands import data as data_command
+from flows.commands import perceptron as perceptron_command
 from flows.commands import run as run_command
 from flows.commands import serve as serve_command
 from flows.commands import study as study_command
@@ -23,11 +25,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("data")(data_command.data)
+app.command("perceptron")(perceptron_command.perceptron)
 app.command("train")(train_command.train)
 app.command("study")(study_command.study)
 app.command("run")(run_command.run)
 app.command("ui")(ui_command.ui)
 app.command("serve")(serve_command.serve)
+app.command("baselines")(baselines_command.baselines)
 
 
 def main() -> None:

@@ -16,9 +16,12 @@ ENV_MNIST_MIRRORS = "REDES_MNIST_MIRRORS"
 ENV_OPTUNA_STORAGE = "REDES_OPTUNA_STORAGE"
 ENV_MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_PREFECT_API_URL = "PREFECT_API_URL"
+ENV_BLAS_THREADS = "REDES_BLAS_THREADS"
 
 #: Every environment variable the code reads, for the compose-file check.
-SETTINGS_NAMES = (ENV_DATA_DIR, ENV_MNIST_MIRRORS, ENV_OPTUNA_STORAGE, ENV_MLFLOW_TRACKING_URI, ENV_PREFECT_API_URL)
+SETTINGS_NAMES = (
+    ENV_DATA_DIR, ENV_MNIST_MIRRORS, ENV_OPTUNA_STORAGE, ENV_MLFLOW_TRACKING_URI, ENV_PREFECT_API_URL, ENV_BLAS_THREADS,
+)
 
 
 def _split_list(value: str | None) -> tuple[str, ...] | None:
@@ -38,6 +41,7 @@ class Settings:
     optuna_storage: str | None = None
     mlflow_tracking_uri: str | None = None
     prefect_api_url: str | None = None
+    blas_threads: int | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, workdir: Path | None = None) -> "Settings":
@@ -51,7 +55,12 @@ class Settings:
             optuna_storage=env.get(ENV_OPTUNA_STORAGE) or None,
             mlflow_tracking_uri=env.get(ENV_MLFLOW_TRACKING_URI) or None,
             prefect_api_url=env.get(ENV_PREFECT_API_URL) or None,
+            blas_threads=int(env[ENV_BLAS_THREADS]) if env.get(ENV_BLAS_THREADS) else None,
         )
+
+    def threads_per_worker(self, workers: int) -> int:
+        """BLAS threads for each of W worker processes: the user's choice, else cores / W."""
+        return self.blas_threads or max(1, (os.cpu_count() or 1) // workers)
 
     @property
     def tracking_uri(self) -> str:

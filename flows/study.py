@@ -7,7 +7,6 @@ Arrays never travel through Prefect: tasks pass the path of the split folder.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ def open_study(
     trials: int,
     workers: int,
     deadline: float | None = None,
+    diagnostics: bool = False,
 ):
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import mlflow_store, studies
@@ -85,6 +85,7 @@ def open_study(
         seed=seed,
         tracking_uri=settings.tracking_uri,
         deadline=deadline,
+        diagnostics=diagnostics,
     )
 
 
@@ -119,8 +120,8 @@ def evaluate_champion(context) -> dict[str, Any]:
 
 @task(name="publish-summary")
 def publish_summary(context, summary: dict[str, Any]) -> None:
-    """The trials table as a CSV on the parent run, and a summary and top trials as Prefect artifacts."""
-    from tracking import mlflow_store, studies
+    """The trials table and Optuna's pictures on the parent run, and a summary and top trials as Prefect artifacts."""
+    from tracking import mlflow_store, studies, study_plots
 
     client = mlflow_store.configure()
     study = studies.load(context.study_name, studies.open_storage(context.storage))
@@ -129,6 +130,7 @@ def publish_summary(context, summary: dict[str, Any]) -> None:
         csv = Path(tmp) / "trials.csv"
         frame.to_csv(csv, index=False)
         client.log_artifact(context.parent_run_id, str(csv))
+        study_plots.log_study_plots(client, context.parent_run_id, study, Path(tmp))
     top = frame[frame["state"] == "COMPLETE"].sort_values("value", ascending=False).head(10)
     create_table_artifact(
         key=_artifact_key(context.study_name, "top-trials"),
@@ -167,8 +169,13 @@ def mnist_study(
     val_size: int = 10_000,
     seed: int = 0,
     hard_timeout_seconds: float | None = None,
+    diagnostics: bool = False,
 ) -> dict[str, Any]:
-    """Search the study NAME for the best network on the validation set; evaluate it once on the test set."""
+    """Search the study NAME for the best network on the validation set; evaluate it once on the test set.
+
+    ``diagnostics`` logs every trial's per-layer gradient norms, weight norms and saturation
+    (off by default: it costs up to a fifth of an epoch at small mini-batches).
+    """
     from tracking import studies
 
     logger = get_run_logger()
@@ -177,11 +184,11 @@ def mnist_study(
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
     context = open_study(
         name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers,
-        deadline,
+        deadline, diagnostics,
     )
     status = "FAILED"
     try:
-        blas_threads = max(1, (os.cpu_count() or 1) // workers)
+        blas_threads = Settings.from_env().threads_per_worker(workers)
         study = studies.load(name, studies.open_storage(storage))
         start_count = studies.finished_count(study)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
@@ -237,12 +244,13 @@ def main_job(
     train_size: int = 50_000,
     val_size: int = 10_000,
     seed: int = 0,
+    diagnostics: bool = False,
 ) -> dict[str, Any]:
     """The main job of `make run`: the study flow with W workers, sized by its time budget."""
     return mnist_study.with_options(task_runner=study_task_runner(workers))(
         name=name, trials=trials, timeout_seconds=timeout_seconds, sampler=sampler, pruner=pruner, workers=workers,
         storage=storage, fixed=fixed, enqueue=enqueue, mirrors=mirrors, train_size=train_size, val_size=val_size,
-        seed=seed, hard_timeout_seconds=hard_timeout_seconds,
+        seed=seed, hard_timeout_seconds=hard_timeout_seconds, diagnostics=diagnostics,
     )
 
 

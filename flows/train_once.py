@@ -16,7 +16,7 @@ TRAIN_EXPERIMENT = "redes-train"
 def train_network(
     split_path: str, config: dict[str, Any], experiment: str, diagnostics: bool = True, run_name: str | None = None
 ) -> dict[str, Any]:
-    """Train one network on the split, tracked in MLflow, then evaluate it once on the test set."""
+    """Train one network on the split, tracked in MLflow, evaluate it once on the test set, draw what it learned."""
     import tempfile
     from pathlib import Path
 
@@ -24,6 +24,7 @@ def train_network(
     from flows.data.split import load_split
     from tracking import champion, mlflow_store
     from tracking.datasets import log_split_inputs
+    from tracking.plots import diagnostics_by_epoch
     from tracking.run_logger import RunLogger
     from tracking.tracked_training import train_tracked
 
@@ -35,9 +36,13 @@ def train_network(
     log_split_inputs(split_path, run_id=logger.run_id)
     tracked = train_tracked(logger, train_config, split, diagnostics=diagnostics)
     result = tracked.result
-    evaluation = champion.evaluate(result.network, split.X_test, split.y_test)
+    evaluation = evaluate_on_test(result.network, split.X_test, split.y_test)
     with tempfile.TemporaryDirectory(prefix="redes-train-") as tmp:
         champion.log_test_evaluation(client, logger.run_id, evaluation, split, Path(tmp))
+        champion.log_network_pictures(client, logger.run_id, result.network, diagnostics_by_epoch(result.history), Path(tmp))
+    if result.network.output_encoding == "binary":
+        invalid = int((evaluation.predictions >= MNIST_DIGITS).sum())
+        client.log_metric(logger.run_id, "test/invalid_codes", invalid)
     return {
         "val_accuracy": result.best_val_accuracy,
         "test_accuracy": evaluation.test_accuracy,
@@ -62,6 +67,29 @@ def train_once(
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     return train_network(split_path, config, experiment, diagnostics)
+
+
+MNIST_DIGITS = 10
+
+
+def evaluate_on_test(network, X, y):
+    """champion.evaluate, except that binary outputs may read back a code 10–15 that is no digit.
+
+    Such a prediction is wrong (it never equals a label) and is left out of the 10×10
+    confusion matrix; ``test/invalid_codes`` counts them.
+    """
+    import numpy as np
+
+    from tracking import champion
+
+    if network.output_encoding != "binary":
+        return champion.evaluate(network, X, y)
+    loss, accuracy = network.evaluate(X, y)
+    predictions = network.predict(X)
+    y = np.asarray(y)
+    digit = predictions < MNIST_DIGITS
+    confusion = np.bincount(y[digit] * MNIST_DIGITS + predictions[digit], minlength=MNIST_DIGITS**2)
+    return champion.Evaluation(float(accuracy), float(loss), confusion.reshape(MNIST_DIGITS, MNIST_DIGITS), predictions)
 
 
 def config_dict(config) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import mlflow
 import numpy as np
@@ -28,6 +28,8 @@ REGISTERED_MODEL = "redes-mnist"
 CHAMPION_ALIAS = "champion"
 MODEL_CODE = Path(__file__).with_name("pyfunc_network.py")
 CORE_CODE = Path(core.__file__).parent
+PICTURES = "plots"  # artifact folder of the receptive fields and the learning-speed plot
+PLOTTED_DIAGNOSTICS = ("/grad_norm", "/saturated")
 
 
 @dataclass
@@ -51,7 +53,7 @@ def download_network(client: MlflowClient, run_id: str, workdir: Path) -> Path:
 
 
 def log_test_evaluation(client: MlflowClient, run_id: str, evaluation: Evaluation, split: Any, workdir: Path) -> None:
-    """test/accuracy, test/loss, the confusion matrix (PNG and CSV) and a grid of mistakes on ``run_id``."""
+    """test/accuracy, test/loss, the confusion matrix (PNG and CSV), per-class accuracy and a grid of mistakes on ``run_id``."""
     client.log_metric(run_id, "test/accuracy", evaluation.test_accuracy)
     client.log_metric(run_id, "test/loss", evaluation.test_loss)
     frame = pd.DataFrame(evaluation.confusion, index=[f"true_{d}" for d in range(10)], columns=[f"pred_{d}" for d in range(10)])
@@ -60,12 +62,43 @@ def log_test_evaluation(client: MlflowClient, run_id: str, evaluation: Evaluatio
     client.log_artifact(run_id, str(csv), "evaluation")
     png = plots.confusion_matrix_plot(evaluation.confusion, workdir / "confusion_matrix.png")
     client.log_artifact(run_id, str(png), "evaluation")
+    bars = plots.per_class_accuracy(split.y_test, evaluation.predictions, workdir / "per_class_accuracy.png")
+    client.log_artifact(run_id, str(bars), "evaluation")
     y_test = np.asarray(split.y_test)
     wrong = np.flatnonzero(evaluation.predictions != y_test)[:64]
     grid = plots.misclassified_grid(
         np.asarray(split.X_test[wrong]), y_test[wrong], evaluation.predictions[wrong], workdir / "misclassified.png"
     )
     client.log_artifact(run_id, str(grid), "evaluation")
+
+
+def log_network_pictures(
+    client: MlflowClient, run_id: str, network: Network, per_epoch: Sequence[tuple[int, Mapping[str, float]]], workdir: Path
+) -> list[str]:
+    """What the network learned and how fast, under ``plots/`` on ``run_id``; returns the artifact paths.
+
+    The first layer's incoming weights as 28×28 tiles (``receptive_fields.png``), and,
+    when the run computed diagnostics (``per_epoch`` not empty), the gradient norm and
+    saturation per layer per epoch (``learning_speed.png``).
+    """
+    folder = workdir / PICTURES
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = [plots.receptive_fields(network.weights[0], folder / "receptive_fields.png")]
+    if per_epoch:
+        drawn.append(plots.learning_speed(per_epoch, folder / "learning_speed.png"))
+    for path in drawn:
+        client.log_artifact(run_id, str(path), PICTURES)
+    return [f"{PICTURES}/{path.name}" for path in drawn]
+
+
+def logged_diagnostics(client: MlflowClient, run_id: str) -> list[tuple[int, dict[str, float]]]:
+    """The (epoch, diagnostics) pairs a run logged as ``diag/...`` metrics (``step`` = epoch); empty without diagnostics."""
+    keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("diag/") and k.endswith(PLOTTED_DIAGNOSTICS)]
+    epochs: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for point in client.get_metric_history(run_id, key):
+            epochs.setdefault(point.step, {})[key] = point.value
+    return sorted(epochs.items())
 
 
 def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
@@ -95,13 +128,18 @@ def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: flo
 
 
 def evaluate_best_trial(client: MlflowClient, parent_run_id: str, best_run_id: str, val_accuracy: float, split: Any) -> dict:
-    """Evaluate the best trial once on the test set; log everything on the parent run and register it."""
+    """Evaluate the best trial once on the test set; log everything on the parent run and register it.
+
+    The parent run also gets the champion's pictures (see :func:`log_network_pictures`);
+    its learning-speed plot needs a study run with ``--diagnostics``.
+    """
     with tempfile.TemporaryDirectory(prefix="redes-champion-") as tmp:
         workdir = Path(tmp)
         weights = download_network(client, best_run_id, workdir)
         network = Network.load(weights)
         evaluation = evaluate(network, split.X_test, split.y_test)
         log_test_evaluation(client, parent_run_id, evaluation, split, workdir)
+        log_network_pictures(client, parent_run_id, network, logged_diagnostics(client, best_run_id), workdir)
         version, promoted = register(client, parent_run_id, weights, val_accuracy)
     return {
         "test_accuracy": evaluation.test_accuracy,

@@ -36,6 +36,7 @@ class StudyContext:
     seed: int = 0
     tracking_uri: str | None = None
     deadline: float | None = None  # unix time after which running trials are cut short (pruned)
+    diagnostics: bool = False  # per-layer gradient norms, weight norms and saturation in every trial's run
     extra_tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -66,7 +67,10 @@ class Objective:
             },
         )
         trial.set_user_attr("mlflow_run_id", logger.run_id)
-        tracked = train_tracked(logger, config, self.split, params=params, trial=trial, on_epoch=self._check_deadline)
+        tracked = train_tracked(
+            logger, config, self.split, params=params, trial=trial, on_epoch=self._check_deadline,
+            diagnostics=ctx.diagnostics,
+        )
         result = tracked.result
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("stopped_epoch", result.stopped_epoch)

@@ -1,19 +1,28 @@
-"""Pictures people would rather look at than read: learning curves, confusion matrices, mistakes.
+"""Pictures people would rather look at than read: learning curves, confusion matrices, mistakes,
+what the first hidden layer looks for, per-class accuracy and how fast each layer learns.
 
-Plain matplotlib with the Agg backend (no screen needed); every function writes one PNG
-and returns its path.
+Plain matplotlib with the Agg backend (no screen needed); every function draws one
+picture, writes one PNG and returns its path. Grids of digits are drawn as one mosaic
+image (one ``imshow``), not one subplot per digit: a hundred subplots take seconds to lay out.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+IMAGE_SIDE = 28  # MNIST digits are 28×28
+TILE_GAP = 2  # pixels of background between the tiles of a mosaic
+RECEPTIVE_FIELD_LIMIT = 100  # tiles drawn at most: the first hidden units
+TILES_KEY, GRID_KEY = "redes:tiles", "redes:grid"  # PNG text chunks of the receptive-field picture
 
 
 def learning_curve(history: Sequence, best_epoch: int | None, path: str | Path, title: str = "") -> Path:
@@ -25,6 +34,7 @@ def learning_curve(history: Sequence, best_epoch: int | None, path: str | Path, 
     loss_ax.plot(epochs, [m.train_loss for m in history], "o-", label="train", markersize=3)
     loss_ax.plot(epochs, [m.val_loss for m in history], "o-", label="validation", markersize=3)
     for ax, name in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if best_epoch:
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch {best_epoch}")
         ax.set_xlabel("epoch")
@@ -56,24 +66,170 @@ def confusion_matrix_plot(matrix: np.ndarray, path: str | Path, title: str = "co
 def misclassified_grid(
     images: np.ndarray, true: np.ndarray, predicted: np.ndarray, path: str | Path, limit: int = 64
 ) -> Path:
-    """A grid of misclassified digits, each titled `true→predicted`."""
+    """A grid of misclassified digits, each labelled `true→predicted`."""
     count = min(limit, len(images))
     cols = 8
     rows = max(1, -(-count // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.35), dpi=100, squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < count:
-            ax.imshow(np.asarray(images[k]).reshape(28, 28), cmap="gray_r")
-            ax.set_title(f"{true[k]}→{predicted[k]}", fontsize=8)
-    fig.suptitle(f"misclassified test digits (first {count}, true→predicted)")
+    tiles = [np.asarray(images[k], dtype=np.float64).reshape(IMAGE_SIDE, IMAGE_SIDE) for k in range(count)]
+    mosaic = tile_mosaic(tiles, rows, cols, gap=8)
+    fig, ax = plt.subplots(figsize=(cols * 1.1, rows * 1.2 + 0.4), dpi=100)
+    ax.imshow(mosaic, cmap=_with_background("gray_r", "white"), interpolation="nearest")
+    step = IMAGE_SIDE + 8
+    for k in range(count):
+        row, col = divmod(k, cols)
+        ax.text(col * step + IMAGE_SIDE / 2, row * step - 0.5, f"{true[k]}→{predicted[k]}", ha="center", va="bottom", fontsize=8)
+    ax.axis("off")
+    ax.set_title(f"misclassified test digits (first {count}, true→predicted)", pad=14)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+# --- what the network learned -----------------------------------------------------------
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """(rows, cols) of the squarest grid with room for ``count`` tiles, never taller than wide: 30 → (5, 6)."""
+    cols = max(1, math.ceil(math.sqrt(count)))
+    return max(1, math.ceil(count / cols)), cols
+
+
+def tile_mosaic(tiles: Sequence[np.ndarray], rows: int, cols: int, gap: int = TILE_GAP) -> np.ndarray:
+    """Equal-sized 2-D tiles laid out row by row in one array; gaps and empty cells are NaN (drawn as background)."""
+    h, w = tiles[0].shape if tiles else (IMAGE_SIDE, IMAGE_SIDE)
+    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for k, tile in enumerate(tiles):
+        row, col = divmod(k, cols)
+        mosaic[row * (h + gap) : row * (h + gap) + h, col * (w + gap) : col * (w + gap) + w] = tile
+    return mosaic
+
+
+def receptive_field_tiles(weights: np.ndarray, limit: int = RECEPTIVE_FIELD_LIMIT) -> list[np.ndarray]:
+    """The incoming weights of the first ``limit`` units, each ``(28, 28)`` and scaled by its largest |w| into [−1, 1].
+
+    ``weights`` is a first layer's matrix ``(784, n_units)`` (core's layout: inputs × units).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    side = math.isqrt(weights.shape[0])
+    if weights.ndim != 2 or side * side != weights.shape[0]:
+        raise ValueError(f"weights of shape {weights.shape} are not (side², units): cannot draw them as square images")
+    tiles = []
+    for unit in range(min(limit, weights.shape[1])):
+        w = weights[:, unit]
+        scale = np.max(np.abs(w))
+        tiles.append((w / scale if scale > 0 else w).reshape(side, side))
+    return tiles
+
+
+def receptive_fields(
+    weights: np.ndarray, path: str | Path, limit: int = RECEPTIVE_FIELD_LIMIT, title: str = ""
+) -> Path:
+    """The first hidden layer's incoming weights, one 28×28 tile per unit (the first ``limit``): what each unit looks for.
+
+    Red pixels push the unit on, blue ones push it off; each tile has its own scale. The
+    PNG's text chunks ``redes:tiles`` and ``redes:grid`` (e.g. ``30`` and ``5x6``) say what was drawn.
+    """
+    tiles = receptive_field_tiles(weights, limit)
+    rows, cols = grid_shape(len(tiles))
+    mosaic = tile_mosaic(tiles, rows, cols)
+    size = max(4.0, cols * 0.75)
+    fig, ax = plt.subplots(figsize=(size, size * rows / cols + 0.8), dpi=100)
+    ax.imshow(mosaic, cmap=_with_background("RdBu_r", "#dddddd"), vmin=-1, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    units = np.asarray(weights).shape[1]
+    shown = f"{len(tiles)} of {units} units" if len(tiles) < units else f"{units} units"
+    ax.set_title(
+        title or f"first layer: incoming weights of {shown}\nred excites, blue inhibits (each tile scaled to its largest |w|)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return _save(fig, path, {TILES_KEY: str(len(tiles)), GRID_KEY: f"{rows}x{cols}"})
+
+
+def per_class_accuracy(
+    labels: np.ndarray, predictions: np.ndarray, path: str | Path, classes: int = 10, title: str = ""
+) -> Path:
+    """Test accuracy per true class as bars, each labelled, with the overall accuracy as a line."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    counts = np.bincount(labels, minlength=classes)[:classes]
+    right = np.bincount(labels[predictions == labels], minlength=classes)[:classes]
+    accuracy = np.divide(right, counts, out=np.zeros(classes), where=counts > 0)
+    overall = float(np.mean(predictions == labels)) if len(labels) else float("nan")
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    bars = ax.bar(range(classes), accuracy, color=["#c44e52" if a < overall else "#4c72b0" for a in accuracy])
+    for bar, value in zip(bars, accuracy):
+        ax.text(bar.get_x() + bar.get_width() / 2, value + 0.01, f"{value:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.axhline(overall, color="grey", linestyle="--")
+    ax.set_xticks(range(classes), [f"{c}\n(n={n})" for c, n in enumerate(counts)], fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel("true digit")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or f"test accuracy per digit: overall {overall:.4f} (dashed), red bars below it")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def diagnostics_by_epoch(history: Sequence) -> list[tuple[int, Mapping[str, float]]]:
+    """(epoch, diagnostics) pairs from core's ``EpochMetrics``; epochs without diagnostics are left out."""
+    return [(m.epoch, m.diagnostics) for m in history if getattr(m, "diagnostics", None)]
+
+
+def learning_speed(per_epoch: Sequence[tuple[int, Mapping[str, float]]], path: str | Path, title: str = "") -> Path:
+    """How fast each layer learns: the epoch's mean gradient norm per layer, and the fraction of saturated units.
+
+    ``per_epoch`` holds (epoch, {``diag/layer1/grad_norm``: …, ``diag/layer1/saturated``: …}) as
+    core's diagnostics name them (see ``core.training.Diagnostics``). A layer whose
+    gradient is exactly 0 (a step activation) is drawn on a linear stretch near 0.
+    """
+    if not per_epoch:
+        raise ValueError("no diagnostics to draw: train with diagnostics on (redes train --diagnostics)")
+    layers = sorted({int(key.split("/")[1].removeprefix("layer")) for _, d in per_epoch for key in d if key.startswith("diag/layer")})
+    has_saturation = any(f"diag/layer{i}/saturated" in d for _, d in per_epoch for i in layers)
+    fig, axes = plt.subplots(1, 2 if has_saturation else 1, figsize=(11 if has_saturation else 6.5, 4), dpi=100, squeeze=False)
+    grad_ax = axes[0, 0]
+    values = []
+    for i in layers:
+        name = f"layer {i}" + (" (output)" if i == layers[-1] else "")
+        points = [(epoch, d[f"diag/layer{i}/grad_norm"]) for epoch, d in per_epoch if f"diag/layer{i}/grad_norm" in d]
+        if points:
+            zero = all(v == 0 for _, v in points)
+            grad_ax.plot(*zip(*points), "o-", markersize=3, label=name + (": exactly 0, it cannot learn" if zero else ""))
+            values += [v for _, v in points]
+        if has_saturation:
+            sat = [(epoch, d[f"diag/layer{i}/saturated"]) for epoch, d in per_epoch if f"diag/layer{i}/saturated" in d]
+            if sat:
+                axes[0, 1].plot(*zip(*sat), "o-", markersize=3, label=name)
+    positive = [v for v in values if v > 0]
+    if positive and min(values) > 0:
+        grad_ax.set_yscale("log")
+    elif positive:
+        grad_ax.set_yscale("symlog", linthresh=min(positive) / 10)
+    grad_ax.set_title("mean gradient norm ‖∂C/∂W‖ per layer")
+    grad_ax.set_ylabel("norm (mean over the epoch's mini-batches)")
+    panels = [grad_ax]
+    if has_saturation:
+        sat_ax = axes[0, 1]
+        sat_ax.set_ylim(-0.02, 1.02)
+        sat_ax.set_title("saturated units per layer")
+        sat_ax.set_ylabel("fraction (sigmoid/tanh within 0.01 of a bound,\nrelu zero all epoch)", fontsize=9)
+        panels.append(sat_ax)
+    for ax in panels:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title or "learning speed: small gradients mean slow learning")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _with_background(name: str, color: str):
+    """A copy of colormap ``name`` that draws NaN (gaps, empty cells) in ``color``."""
+    return matplotlib.colormaps[name].with_extremes(bad=color)
+
+
+def _save(fig, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, metadata=dict(metadata or {}))
     plt.close(fig)
     return path

@@ -48,6 +48,7 @@ class RunLogger:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         self.run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
         self.ended = False
+        self._pending: list[Any] = []
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
@@ -60,8 +61,23 @@ class RunLogger:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_epoch(self, metrics: Any) -> None:
-        """The epoch's metrics in one call, with ``step=epoch``."""
-        self.log_metrics(epoch_metric_values(metrics), step=metrics.epoch)
+        """The epoch's metrics in one asynchronous call, with ``step=epoch``: training does not wait for it.
+
+        :meth:`end` waits for every pending call, so a failure still fails the run.
+        """
+        now = int(time.time() * 1000)
+        values = epoch_metric_values(metrics)
+        operation = self.client.log_batch(
+            self.run_id, metrics=[Metric(k, v, now, metrics.epoch) for k, v in values.items()], synchronous=False
+        )
+        if operation is not None:
+            self._pending.append(operation)
+
+    def flush(self) -> None:
+        """Wait for the asynchronous epoch logs; raises what they raised."""
+        pending, self._pending = self._pending, []
+        for operation in pending:
+            operation.wait()
 
     def log_outcome(self, best_epoch: int, stopped_epoch: int, stop_reason: str, extra: Mapping[str, float] | None = None) -> None:
         """The early-stopping point: metrics `best_epoch`, `stopped_epoch`, tag `stop_reason`, in one call."""
@@ -74,9 +90,17 @@ class RunLogger:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def end(self, status: str = "FINISHED") -> None:
-        if not self.ended:
-            self.client.set_terminated(self.run_id, status=status)
+        """Flush pending logs, then end the run with ``status`` (FAILED if the logs could not be written)."""
+        if self.ended:
+            return
+        try:
+            self.flush()
+        except Exception:
+            self.client.set_terminated(self.run_id, status="FAILED")
             self.ended = True
+            raise
+        self.client.set_terminated(self.run_id, status=status)
+        self.ended = True
 
 
 def _param_value(value: Any) -> str:

@@ -81,17 +81,23 @@ def parse_duration(text: str | None) -> float | None:
 
 MNIST_INPUTS = 784
 MNIST_CLASSES = 10
+MNIST_CODE_BITS = 4  # 2**4 = 16 >= 10: the bits of a digit, for --output-encoding binary
 
 
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """Layer sizes for MNIST: 784 inputs first, 10 outputs last."""
+def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
+    """Layer sizes for MNIST: 784 inputs first; 10 outputs last (one per digit), or 4 for binary outputs."""
     try:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise BadInput(f"--sizes {text!r} must be comma-separated integers, e.g. 784,100,10") from None
     if len(sizes) >= 2 and sizes[0] != MNIST_INPUTS:
         raise BadInput(f"--sizes {text!r}: the first size must be {MNIST_INPUTS}, one input per MNIST pixel")
-    if len(sizes) >= 2 and sizes[-1] != MNIST_CLASSES:
+    if len(sizes) >= 2 and output_encoding == "binary" and sizes[-1] != MNIST_CODE_BITS:
+        raise BadInput(
+            f"--sizes {text!r}: with --output-encoding binary the last size must be {MNIST_CODE_BITS}, "
+            f"the bits of a digit, e.g. 784,30,{MNIST_CODE_BITS}"
+        )
+    if len(sizes) >= 2 and output_encoding != "binary" and sizes[-1] != MNIST_CLASSES:
         raise BadInput(f"--sizes {text!r}: the last size must be {MNIST_CLASSES}, one output per digit")
     return sizes
 

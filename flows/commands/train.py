@@ -31,6 +31,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and dropout.")] = 0,
     eta_schedule: Annotated[bool, typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η each time validation stalls for `patience` epochs.")] = False,
     init: Annotated[str, typer.Option(help="Weight initialisation: scaled N(0,1/n_in) or large N(0,1).")] = "scaled",
+    output_encoding: Annotated[str, typer.Option("--output-encoding", help="onehot: 10 outputs, one per digit | binary: 4 sigmoid outputs, the digit's bits (--sizes ending in 4).")] = "onehot",
     diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Log per-layer gradient norms, weight norms and saturation each epoch.")] = True,
     train_size: TrainSizeOption = 50_000,
     val_size: ValSizeOption = 10_000,
@@ -39,11 +40,12 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Train one network on MNIST, tracked in MLflow, and evaluate it on the test set."""
-    from core.config import TrainConfig
+    from core.config import ENCODING_NAMES, TrainConfig, check_choice
 
     with user_errors():
+        check_choice("output_encoding", output_encoding, ENCODING_NAMES)
         config = TrainConfig(
-            sizes=parse_sizes(sizes),
+            sizes=parse_sizes(sizes, output_encoding),
             activation=activation,
             cost=cost,
             eta=eta,
@@ -55,6 +57,7 @@ def train(
             seed=seed,
             eta_schedule=eta_schedule,
             init=init,
+            output_encoding=output_encoding,
         )
         config.validate(n_train=train_size)
     quiet_prefect_logs()

@@ -85,3 +85,47 @@ def test_off_by_default_and_keys_are_named_per_layer():
     keys = set(history[-1].diagnostics)
     assert keys == {f"diag/layer{i}/{name}" for i in (1, 2, 3) for name in ("grad_norm", "weight_norm", "saturated")}
     assert all(math.isfinite(v) for v in history[-1].diagnostics.values())
+
+
+def test_exact_values_of_a_network_small_enough_to_compute_by_hand():
+    """2-2-2 sigmoid network, one example x = (1, 0) of class 0, cross-entropy, η = 1, one step.
+
+    W1 = 0, b1 = (0, 100): hidden a = (σ(0), σ(100)) = (0.5, 1.0); unit 2 is saturated (σ' = 0).
+    W2 = [[1, −1], [0, 0]], b2 = (−0.5, 0.5): output z = (0, 0), a = (0.5, 0.5), δ = a − y = (−0.5, 0.5).
+    ∂C/∂W2 = hᵀδ = [[−0.25, 0.25], [−0.5, 0.5]], norm √0.625.
+    ∂C/∂h = W2·δ = (−1, 0); δ_hidden = (−1·0.25, 0·0) = (−0.25, 0); ∂C/∂W1 = xᵀδ_hidden = [[−0.25, 0], [0, 0]], norm 0.25.
+    After the step: W1 = [[0.25, 0], [0, 0]] (norm 0.25), W2 = [[1.25, −1.25], [0.5, −0.5]] (norm √3.625).
+    Saturated: hidden 1 of 2 activations, output 0 of 2.
+    """
+    config = TrainConfig(
+        sizes=(2, 2, 2), eta=1.0, lmbda=0.0, batch_size=1, epochs=1, patience=None, dtype="float64"
+    )
+    net = Network.from_config(config)
+    net.set_params([
+        np.zeros((2, 2)), np.array([[1.0, -1.0], [0.0, 0.0]]),  # W1, W2
+        np.array([0.0, 100.0]), np.array([-0.5, 0.5]),  # b1, b2
+    ])
+    X, y = np.array([[1.0, 0.0]]), np.array([0])
+
+    diag = train(net, X, y, X, y, config, diagnostics=True).history[0].diagnostics
+
+    assert diag == {
+        "diag/layer1/grad_norm": pytest.approx(0.25, abs=1e-15),
+        "diag/layer1/weight_norm": pytest.approx(0.25, abs=1e-15),
+        "diag/layer1/saturated": 0.5,
+        "diag/layer2/grad_norm": pytest.approx(math.sqrt(0.625), abs=1e-15),
+        "diag/layer2/weight_norm": pytest.approx(math.sqrt(3.625), abs=1e-15),
+        "diag/layer2/saturated": 0.0,
+    }
+
+
+def test_tanh_saturation_counts_activations_near_either_bound():
+    """tanh hidden units with biases (−100, 0, 100) and zero weights: outputs (−1, 0, 1), two of three saturated."""
+    config = TrainConfig(sizes=(2, 3, 2), activation="tanh", eta=0.1, lmbda=0.0, batch_size=2, epochs=1,
+                         patience=None, dtype="float64")
+    net = Network.from_config(config)
+    net.dense[0].W[:] = 0.0
+    net.dense[0].b[:] = (-100.0, 0.0, 100.0)
+    X, y = np.array([[0.2, 0.7], [0.9, 0.1]]), np.array([0, 1])
+    diag = train(net, X, y, X, y, config, diagnostics=True).history[0].diagnostics
+    assert diag["diag/layer1/saturated"] == pytest.approx(2 / 3)

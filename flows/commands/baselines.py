@@ -1,0 +1,68 @@
+"""`redes baselines`: the seed's comparison methods as MLflow runs beside the networks."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from flows.commands.common import (
+    MirrorOption,
+    TrainSizeOption,
+    ValSizeOption,
+    console,
+    is_terminal,
+    quiet_prefect_logs,
+    user_errors,
+)
+
+
+def baselines(
+    svm: Annotated[bool, typer.Option("--svm/--no-svm", help="Fit the SVM too (minutes on 50,000 images).")] = True,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment of the runs, e.g. a study's name.")] = "baselines",
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs of the 784-10 softmax network.")] = 30,
+    perceptron_epochs: Annotated[int, typer.Option("--perceptron-epochs", min=1, help="Epochs of the perceptrons.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of random guessing and of the softmax network.")] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="BLAS threads.")] = 1,
+    train_size: TrainSizeOption = 50_000,
+    val_size: ValSizeOption = 10_000,
+    mirror: MirrorOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
+) -> None:
+    """Random guessing, average darkness, perceptrons, a 784-10 softmax network and an SVM, each an MLflow run."""
+    quiet_prefect_logs()
+    from flows.baselines import baselines as baselines_flow
+    from tracking import mlflow_store
+
+    with user_errors():
+        mlflow_store.configure()
+    results = baselines_flow(
+        svm=svm, experiment=experiment, mirrors=mirror, train_size=train_size, val_size=val_size, seed=seed,
+        epochs=epochs, perceptron_epochs=perceptron_epochs, blas_threads=threads, progress=is_terminal() and not as_json,
+    )
+    if as_json:
+        print(json.dumps(results))
+    else:
+        print_table(results, experiment)
+
+
+def print_table(results: dict[str, dict], experiment: str) -> None:
+    from rich.table import Table
+
+    from flows.baselines import SEED_ACCURACY
+
+    table = Table(title=f"baselines (MLflow experiment {experiment!r}, runs tagged kind=baseline)")
+    for column in ("method", "seed's test", "validation", "test", "seconds", "CPU seconds"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, result in results.items():
+        seed = SEED_ACCURACY.get(name)
+        table.add_row(
+            name,
+            f"{seed:.2%}" if seed is not None else "–",
+            f"{result['val_accuracy']:.2%}",
+            f"[bold]{result['test_accuracy']:.2%}[/]",
+            f"{result['seconds']:.1f}",
+            f"{result['cpu_seconds']:.1f}",
+        )
+    console.print(table)
