@@ -180,8 +180,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="redes-bench-stack-") as tmp:
         for mode in args.modes:
-            rows.append(runners[mode](Path(tmp) / mode, args.trials, args.train_size, args.val_size, args.epochs))
-            print(json.dumps(rows[-1]), flush=True)
+            load_before = os.getloadavg()[0]
+            row = runners[mode](Path(tmp) / mode, args.trials, args.train_size, args.val_size, args.epochs)
+            # the machine's 1-minute load average around the run: other work on shared cores skews the figures
+            row["load_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     print(f"\n{'mode':<62} {'trials':>6} {'wall s':>7} {'window s':>9} {'trials/h wall':>14} {'trials/h window':>16} "
           f"{'median trial s':>15} {'training s':>11} {'MLflow s':>9}")
     for row in rows:

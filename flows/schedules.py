@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flows.commands.run import RUN_DEFAULTS
+from flows.defaults import RUN_DEFAULTS
+from tracking.search_space import fixed_options
 
 TIMEZONE = "UTC"
 NIGHTLY_TRIALS = 20
@@ -79,12 +80,7 @@ def nightly_parameters(
         "pruner": RUN_DEFAULTS["pruner"],
         "seed": RUN_DEFAULTS["seed"],
         # the study's stored search space includes these; they must equal what `redes run` fixed
-        "fixed": {
-            "epochs": epochs,
-            "patience": patience,
-            "seed": RUN_DEFAULTS["seed"],
-            "eta_schedule": RUN_DEFAULTS["eta_schedule"],
-        },
+        "fixed": fixed_options(epochs, patience, RUN_DEFAULTS["seed"], RUN_DEFAULTS["eta_schedule"]),
         "train_size": train_size,
         "val_size": val_size,
     }

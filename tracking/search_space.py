@@ -116,6 +116,11 @@ def _as_dict(dim: Dimension) -> dict[str, Any]:
     return {"low": dim.low, "high": dim.high, "log": dim.log}
 
 
+def fixed_options(epochs: int, patience: int | None, seed: int, eta_schedule: bool) -> dict[str, Any]:
+    """The training options a study holds fixed; stored with its space, so they must match to continue it."""
+    return {"epochs": epochs, "patience": patience, "seed": seed, "eta_schedule": eta_schedule}
+
+
 def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
     return SearchSpace(dimensions=dict(DEFAULT_SPACE), fixed=dict(fixed or {}))
 

@@ -62,7 +62,7 @@ def run_study_command(
     storage = storage or settings.study_storage
     with user_errors():
         from tracking import studies
-        from tracking.search_space import KNOWN_GOOD, load_space
+        from tracking.search_space import KNOWN_GOOD, fixed_options, load_space
 
         timeout_seconds = parse_duration(timeout)
         if sampler not in studies.SAMPLERS:
@@ -70,9 +70,10 @@ def run_study_command(
         if pruner not in studies.PRUNERS:
             raise BadInput(f"--pruner {pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
         hard_timeout_seconds = parse_duration(hard_timeout)
-        fixed = {"epochs": epochs, "patience": patience, "seed": seed, "eta_schedule": eta_schedule}
+        fixed = fixed_options(epochs, patience, seed, eta_schedule)
         search_space = load_space(space, fixed)
         studies.check_storage_url(storage)
+        studies.check_existing_space(name, storage, search_space)
         studies.make_sampler(sampler, search_space, seed)
         for params in KNOWN_GOOD if enqueue else []:
             from tracking.search_space import config_from_params

@@ -148,7 +148,7 @@ class Stack:
         return self.root / "logs" / f"{name}.log"
 
     def client_env(self, **extra: str) -> dict[str, str]:
-        """What a machine of the stack sets: the three addresses, offline, one BLAS thread."""
+        """What a machine of the stack sets: the three addresses, offline, one BLAS thread per flow run."""
         env = {k: v for k, v in os.environ.items() if k not in STORE_NAMES}
         env.update(OFFLINE)
         env.update(
@@ -158,6 +158,9 @@ class Stack:
             PREFECT_HOME=str(self.root / "prefect-home"),
             OMP_NUM_THREADS="1",
             OPENBLAS_NUM_THREADS="1",
+            # one flow run per worker, two workers on this machine: one BLAS thread each (the
+            # study flow would otherwise take cores / workers-per-flow-run = all cores in each)
+            REDES_BLAS_THREADS="1",
         )
         env.update(extra)
         return env

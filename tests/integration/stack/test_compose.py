@@ -221,19 +221,16 @@ def test_prefect_yaml_registers_the_deployments(repo_root):
     config = yaml.safe_load((repo_root / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
     assert set(deployments) == {"nightly", "weekly-refresh"}
-    nightly, weekly = deployments["nightly"], deployments["weekly-refresh"]
-    assert nightly["entrypoint"] == "flows/study.py:mnist_study"
-    assert nightly["parameters"] == {"name": "mnist", "trials": 20}
-    assert [s["cron"] for s in nightly["schedules"]] == ["0 2 * * *"]
-    assert weekly["entrypoint"] == "flows/prepare_data.py:prepare_data"
-    assert len(weekly["schedules"]) == 1 and weekly["schedules"][0]["cron"].split()[-1] != "*", "weekly cron"
+    # names, crons and parameters are checked against flows/schedules.py in tests/unit/flows/test_schedules.py
+    assert deployments["nightly"]["entrypoint"] == "flows/study.py:mnist_study"
+    assert deployments["weekly-refresh"]["entrypoint"] == "flows/refresh.py:refresh"
     for deployment in deployments.values():
         assert deployment["work_pool"]["name"] == "redes"
         path, function = deployment["entrypoint"].split(":")
         source = repo_root / path
         assert source.exists(), f"{path} does not exist"
         assert re.search(rf"^def {function}\(", source.read_text(), flags=re.M), f"{path} has no {function}()"
-    flow_names = {"flows/study.py": "mnist-study", "flows/prepare_data.py": "prepare-data"}
+    flow_names = {"flows/study.py": "mnist-study", "flows/refresh.py": "refresh"}
     for path, flow_name in flow_names.items():  # deployments are addressed as <flow name>/<deployment name>
         assert f'@flow(name="{flow_name}")' in (repo_root / path).read_text()
     pull = config["pull"][0]["prefect.deployments.steps.set_working_directory"]

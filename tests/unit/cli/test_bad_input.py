@@ -56,7 +56,7 @@ def test_bad_space_file_exits_2(workdir):
 
 def test_every_subcommand_has_help():
     runner = CliRunner()
-    for command in ("data", "train", "study", "run", "ui"):
+    for command in ("data", "train", "study", "run", "ui", "serve", "baselines", "perceptron"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.output
