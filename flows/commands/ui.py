@@ -370,7 +370,7 @@ def _experiment_link(base: str, study: str) -> tuple[str, str]:
         return f"{base}/", f"experiment {study!r} not looked up: {str(exc).splitlines()[0][:80]}"
     if experiment is None:
         return f"{base}/", f"no experiment {study!r} yet"
-    return f"{base}/#/experiments/{experiment.experiment_id}/runs", f"experiment {study!r}"
+    return f"{base}/#/experiments/{experiment.experiment_id}/runs?orderByKey=attributes.run_name&orderByAsc=true", f"experiment {study!r}"
 
 
 def _study_link(base: str, study: str) -> tuple[str, str]:

@@ -87,7 +87,7 @@ def test_ui_starts_both_servers_links_the_study_and_stops_cleanly(embedded_store
         pids = {name: row["pid"] for name, row in rows.items()}
 
         mlflow_link = rows["mlflow"]["url"]
-        assert mlflow_link == f"http://127.0.0.1:{mlflow_port}/#/experiments/{embedded_stores['experiment_id']}/runs"
+        assert mlflow_link == f"http://127.0.0.1:{mlflow_port}/#/experiments/{embedded_stores['experiment_id']}/runs?orderByKey=attributes.run_name&orderByAsc=true"
         assert rows["optuna-dashboard"]["url"] == (
             f"http://127.0.0.1:{optuna_port}/dashboard/studies/{embedded_stores['study_id']}"
         )
