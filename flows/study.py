@@ -47,6 +47,15 @@ def open_study(
     client = mlflow_store.configure(settings)
     space = load_space(space_file, fixed)
     study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed)
+    if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
+        from tracking.objective import fail_orphaned_trials
+
+        orphans = fail_orphaned_trials(study, client)
+        if orphans:
+            get_run_logger().warning(
+                "trials %s were RUNNING in a process that died: marked FAIL, their MLflow runs ended KILLED, "
+                "their parameters enqueued again", orphans,
+            )
     known = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(deepcopy=False)}
     for params in enqueue:
         if json.dumps(params, sort_keys=True) not in known:

@@ -85,10 +85,16 @@ def log_network_pictures(
     folder.mkdir(parents=True, exist_ok=True)
     drawn = [plots.receptive_fields(network.weights[0], folder / "receptive_fields.png")]
     if per_epoch:
-        drawn.append(plots.learning_speed(per_epoch, folder / "learning_speed.png"))
+        drawn.append(plots.learning_speed(per_epoch, folder / "learning_speed.png", title=describe(network)))
     for path in drawn:
         client.log_artifact(run_id, str(path), PICTURES)
     return [f"{PICTURES}/{path.name}" for path in drawn]
+
+
+def describe(network: Network) -> str:
+    """``784-30-10 sigmoid, quadratic cost``: the architecture in a few words, for picture titles."""
+    hidden = sorted(set(network.activations[:-1]), key=network.activations.index)
+    return f"{'-'.join(map(str, network.sizes))} {','.join(hidden) or network.activations[-1]}, {network.cost.name} cost"
 
 
 def logged_diagnostics(client: MlflowClient, run_id: str) -> list[tuple[int, dict[str, float]]]:

@@ -8,8 +8,10 @@ and the path of the split, never arrays.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -50,6 +52,8 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         ctx = self.context
+        for key, value in process_identity().items():
+            trial.set_user_attr(key, value)
         params = suggest(trial, ctx.space)
         config = config_from_params(params, ctx.space)
         config.validate(n_train=len(self.split.y_train))
@@ -86,6 +90,75 @@ class Objective:
             raise optuna.TrialPruned(f"the study's time budget ran out at epoch {metrics.epoch}")
 
 
+OWNER_ATTRS = ("worker_host", "worker_pid", "worker_started")
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process PID in clock ticks since boot (Linux), to tell a reused PID apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_identity() -> dict[str, Any]:
+    """Who runs a trial: host, PID and the PID's start time (stored as the trial's user attributes)."""
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "worker_started": _process_start(os.getpid()) or ""}
+
+
+def _owner_is_dead(attrs: dict[str, Any]) -> bool:
+    """True only when the trial's process ran on this host and is certainly gone."""
+    if attrs.get("worker_host") != socket.gethostname() or "worker_pid" not in attrs:
+        return False
+    pid = int(attrs["worker_pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    started = attrs.get("worker_started")
+    return bool(started) and _process_start(pid) not in (None, started)
+
+
+def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True) -> list[int]:
+    """Fail the RUNNING trials whose process on this host is dead (a journal storage has no heartbeat).
+
+    Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING),
+    and, with ``retry``, the same parameters are enqueued so the next trial runs them again.
+    Returns the numbers of the trials failed.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not _owner_is_dead(trial.user_attrs):
+            continue
+        storage = study._storage
+        reason = f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+                continue  # someone else finished it first
+        except (RuntimeError, ValueError):  # already finished by another process
+            continue
+        failed.append(trial.number)
+        end_orphaned_run(client, trial, reason)
+        if retry and trial.params:
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+    return failed
+
+
+def end_orphaned_run(client: Any, trial: optuna.trial.FrozenTrial, reason: str) -> None:
+    """End the MLflow run of a trial whose process died: KILLED, tagged FAIL with the reason."""
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        return
+    client.set_tag(run_id, "optuna.trial_state", "FAIL")
+    client.set_tag(run_id, "fail_reason", reason)
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, status="KILLED")
+
+
 def tag_final_state(client: Any):
     """A study callback: write the trial's final Optuna state onto its MLflow run."""
 
@@ -97,6 +170,16 @@ def tag_final_state(client: Any):
                 client.set_tag(run_id, "fail_reason", str(trial.user_attrs["fail_reason"])[:5000])
 
     return callback
+
+
+def worker_seed(context: StudyContext, worker_index: int) -> int:
+    """The sampler seed of worker ``worker_index``: its own for random draws, the study's for a grid.
+
+    Optuna's GridSampler shuffles the grid with its seed and maps trial number → grid
+    point through that shuffle, so workers with different seeds would run some points
+    twice and never run others.
+    """
+    return context.seed if context.sampler == "grid" else context.seed + worker_index
 
 
 def run_worker(
@@ -114,7 +197,7 @@ def run_worker(
         study = optuna.load_study(
             study_name=context.study_name,
             storage=storage,
-            sampler=studies.make_sampler(context.sampler, context.space, seed=context.seed + worker_index),
+            sampler=studies.make_sampler(context.sampler, context.space, seed=worker_seed(context, worker_index)),
             pruner=studies.make_pruner(context.pruner),
         )
         split = load_split(context.split_path)

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 IMAGE_SIDE = 28  # MNIST digits are 28×28
 TILE_GAP = 2  # pixels of background between the tiles of a mosaic
@@ -81,7 +81,7 @@ def misclassified_grid(
     ax.axis("off")
     ax.set_title(f"misclassified test digits (first {count}, true→predicted)", pad=14)
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, tight=True)
 
 
 # --- what the network learned -----------------------------------------------------------
@@ -142,7 +142,7 @@ def receptive_fields(
         fontsize=9,
     )
     fig.tight_layout()
-    return _save(fig, path, {TILES_KEY: str(len(tiles)), GRID_KEY: f"{rows}x{cols}"})
+    return _save(fig, path, {TILES_KEY: str(len(tiles)), GRID_KEY: f"{rows}x{cols}"}, tight=True)
 
 
 def per_class_accuracy(
@@ -177,14 +177,16 @@ def learning_speed(per_epoch: Sequence[tuple[int, Mapping[str, float]]], path: s
     """How fast each layer learns: the epoch's mean gradient norm per layer, and the fraction of saturated units.
 
     ``per_epoch`` holds (epoch, {``diag/layer1/grad_norm``: …, ``diag/layer1/saturated``: …}) as
-    core's diagnostics name them (see ``core.training.Diagnostics``). A layer whose
-    gradient is exactly 0 (a step activation) is drawn on a linear stretch near 0.
+    core's diagnostics name them (see ``core.training.Diagnostics``); ``title`` names the
+    network (e.g. ``784-30-10 sigmoid, quadratic cost``). The gradient axis is logarithmic
+    over whole decades, so two runs' pictures compare at a glance; a layer whose gradient is
+    exactly 0 (a step activation) is drawn on a linear stretch at the bottom and labelled.
     """
     if not per_epoch:
         raise ValueError("no diagnostics to draw: train with diagnostics on (redes train --diagnostics)")
     layers = sorted({int(key.split("/")[1].removeprefix("layer")) for _, d in per_epoch for key in d if key.startswith("diag/layer")})
     has_saturation = any(f"diag/layer{i}/saturated" in d for _, d in per_epoch for i in layers)
-    fig, axes = plt.subplots(1, 2 if has_saturation else 1, figsize=(11 if has_saturation else 6.5, 4), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(1, 2 if has_saturation else 1, figsize=(11 if has_saturation else 7, 4.2), dpi=100, squeeze=False)
     grad_ax = axes[0, 0]
     values = []
     for i in layers:
@@ -199,11 +201,17 @@ def learning_speed(per_epoch: Sequence[tuple[int, Mapping[str, float]]], path: s
             if sat:
                 axes[0, 1].plot(*zip(*sat), "o-", markersize=3, label=name)
     positive = [v for v in values if v > 0]
-    if positive and min(values) > 0:
-        grad_ax.set_yscale("log")
-    elif positive:
-        grad_ax.set_yscale("symlog", linthresh=min(positive) / 10)
-    grad_ax.set_title("mean gradient norm ‖∂C/∂W‖ per layer")
+    if positive:
+        low, high = 10.0 ** math.floor(math.log10(min(positive))), 10.0 ** math.ceil(math.log10(max(positive)))
+        high = high * 10 if high <= low else high
+        if min(values) > 0:
+            grad_ax.set_yscale("log")
+            grad_ax.set_ylim(low, high)
+        else:
+            grad_ax.set_yscale("symlog", linthresh=low)
+            grad_ax.set_ylim(0, high)
+        grad_ax.yaxis.set_minor_formatter(NullFormatter())
+    grad_ax.set_title("gradient norm ‖∂C/∂W‖ per layer (small = slow learning)", fontsize=11)
     grad_ax.set_ylabel("norm (mean over the epoch's mini-batches)")
     panels = [grad_ax]
     if has_saturation:
@@ -217,7 +225,7 @@ def learning_speed(per_epoch: Sequence[tuple[int, Mapping[str, float]]], path: s
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title or "learning speed: small gradients mean slow learning")
+    fig.suptitle(f"learning speed of {title}" if title else "learning speed")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -227,9 +235,10 @@ def _with_background(name: str, color: str):
     return matplotlib.colormaps[name].with_extremes(bad=color)
 
 
-def _save(fig, path: str | Path, metadata: Mapping[str, str] | None = None) -> Path:
+def _save(fig, path: str | Path, metadata: Mapping[str, str] | None = None, tight: bool = False) -> Path:
+    """Write ``fig`` as a PNG (``tight``: cropped to what was drawn, for mosaics of fixed aspect) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata=dict(metadata or {}))
+    fig.savefig(path, metadata=dict(metadata or {}), bbox_inches="tight" if tight else None, pad_inches=0.1)
     plt.close(fig)
     return path

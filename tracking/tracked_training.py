@@ -108,9 +108,14 @@ def train_tracked(
             logger.log_artifact(weights, WEIGHTS_ARTIFACT)
             curve = plots.learning_curve(result.history, result.best_epoch, Path(tmp) / "learning_curve.png")
             logger.log_artifact(curve, "plots")
-    except BaseException:
-        logger.set_tags({"stop_reason": "failed", "fail_reason": "artifacts could not be logged"})
-        logger.end("FAILED")
+    except BaseException as exc:
+        reason = f"artifacts could not be logged: {type(exc).__name__}: {exc}"
+        if trial is not None and isinstance(exc, Exception):
+            trial.set_user_attr("fail_reason", reason[:2000])  # the trial ends FAIL, never COMPLETE without them
+        try:
+            logger.set_tags({"stop_reason": "failed", "fail_reason": reason[:5000]})
+        finally:
+            logger.end("FAILED")
         raise
     tracking_seconds += time.perf_counter() - t0
     t0 = time.perf_counter()

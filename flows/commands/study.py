@@ -132,6 +132,8 @@ def print_summary(outcome: dict[str, Any]) -> None:
         table.add_row("validation accuracy", f"{outcome['best_value']:.4f}")
         table.add_row("test accuracy", f"[bold]{outcome['test_accuracy']:.4f}[/]")
         table.add_row("model", f"redes-mnist version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
+    for reason in outcome.get("fail_reasons") or []:
+        table.add_row("[red]failed because[/]", reason)
     table.add_row("seconds", f"{outcome['seconds']:.0f}")
     table.add_row("MLflow", mlflow_store.run_url(settings, outcome["experiment_id"], outcome["parent_run_id"]))
     table.add_row("Optuna", outcome["storage"])

@@ -69,12 +69,13 @@ def train(
     outcome = train_once(
         config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
     )
-    summary = {k: outcome[k] for k in ("val_accuracy", "test_accuracy", "best_epoch", "stopped_epoch", "stop_reason", "seconds", "mlflow_run_id")}
+    summary = {k: outcome[k] for k in ("val_accuracy", "train_accuracy", "test_accuracy", "best_epoch", "stopped_epoch", "stop_reason", "seconds", "mlflow_run_id")}
     if as_json:
         print(json.dumps(summary))
     else:
         console.print(
-            f"validation accuracy [bold]{summary['val_accuracy']:.4f}[/] (best epoch {summary['best_epoch']}, "
+            f"validation accuracy [bold]{summary['val_accuracy']:.4f}[/], training {summary['train_accuracy']:.4f} "
+            f"(best epoch {summary['best_epoch']}, "
             f"stopped at {summary['stopped_epoch']}: {summary['stop_reason']}), test accuracy "
             f"[bold]{summary['test_accuracy']:.4f}[/], {summary['seconds']:.1f} s, MLflow run {summary['mlflow_run_id']}"
         )

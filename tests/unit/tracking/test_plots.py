@@ -48,7 +48,7 @@ def test_thirty_hidden_units_make_thirty_tiles_in_a_five_by_six_grid(tmp_path):
 
     width, height, text = read_png(plots.receptive_fields(w, tmp_path / "rf.png"))
     assert text[plots.TILES_KEY] == "30" and text[plots.GRID_KEY] == "5x6"
-    assert 400 <= width <= 2000 and 400 <= height <= 2000
+    assert 300 <= width <= 2000 and 300 <= height <= 2000
 
 
 def test_the_grid_stops_at_the_cap_of_one_hundred_tiles(tmp_path):

@@ -91,3 +91,30 @@ def test_bad_space_files_are_named(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(SearchSpaceError, match=message):
         load_space(path)
+
+
+def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed(tmp_path):
+    """GridSampler maps trial number → grid point through a shuffle seeded by its seed: workers must agree."""
+    from tracking import studies
+    from tracking.objective import StudyContext, worker_seed
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[grid]\neta = [0.1, 2.0]\nlmbda = [0.1, 5.0]\n")
+    space = load_space(grid)
+
+    def context(sampler):
+        return StudyContext(study_name="s", storage="j.log", sampler=sampler, pruner="none", space=space,
+                            split_path="split", experiment_id="1", parent_run_id="p", seed=0)
+
+    assert [worker_seed(context("tpe"), i) for i in range(3)] == [0, 1, 2]
+    # two workers taking turns on one study visit the four grid points once each
+    storage = optuna.storages.InMemoryStorage()
+    workers = [
+        optuna.create_study(study_name="g", storage=storage, direction="maximize", load_if_exists=True,
+                            sampler=studies.make_sampler("grid", space, seed=worker_seed(context("grid"), i)))
+        for i in range(2)
+    ]
+    seen = []
+    for turn in range(4):
+        workers[turn % 2].optimize(lambda trial: seen.append(tuple(suggest(trial, space).values())) or 0.0, n_trials=1)
+    assert sorted(seen) == [(0.1, 0.1), (0.1, 5.0), (2.0, 0.1), (2.0, 5.0)]
