@@ -186,7 +186,15 @@ class Network:
     # --- forward and backward ---------------------------------------------------------
 
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        """X ``(m, sizes[0])`` in the network's dtype → output activations ``(m, sizes[-1])``."""
+        """X ``(m, sizes[0])`` in the network's dtype → output activations ``(m, sizes[-1])``.
+
+        Raises :class:`DataError` for anything that is not such a 2-D real array.
+        """
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != self.sizes[0] or X.dtype.kind not in "uif":
+            raise DataError(
+                f"forward expects a real array of shape (m, {self.sizes[0]}), got "
+                f"{getattr(X, 'shape', type(X).__name__)} {getattr(X, 'dtype', '')}".rstrip()
+            )
         a = X
         for layer in self.layers:
             a = layer.forward(a, training)
@@ -199,6 +207,16 @@ class Network:
         whose output delta was given (backprop is linear: a scaled delta scales them all).
         The first layer computes no gradient for its input.
         """
+        out = self.output_layer
+        A = getattr(out, "A", None)
+        if (
+            not isinstance(delta, np.ndarray) or A is None or delta.shape != A.shape
+            or delta.dtype.kind not in "uif"
+        ):
+            raise DataError(
+                f"backward expects a real delta of the shape of the last training forward's outputs "
+                f"{None if A is None else A.shape}, got {getattr(delta, 'shape', type(delta).__name__)}"
+            )
         dY = delta
         for layer in self._backward_layers:
             dY = layer.backward(dY)

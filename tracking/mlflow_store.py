@@ -47,11 +47,30 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     )
 
 
+def check_artifact_root(uri: str, root: Path) -> None:
+    """Fail before any work when the embedded store's artifact folder cannot be written (read-only, no rights).
+
+    Checks the folder or, if it does not exist yet, its nearest existing parent; writes nothing.
+    A tracking server keeps its own artifacts and is not checked here.
+    """
+    if uri.startswith(("http://", "https://", "databricks")):
+        return
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TrackingUnavailable(
+            f"MLflow cannot write its artifacts to {root}: {existing} is read-only or not writable by this user; "
+            "make it writable, run from another folder, or set MLFLOW_TRACKING_URI to a tracking server"
+        )
+
+
 def configure(settings: Settings | None = None) -> MlflowClient:
     """Point MLflow at the configured store (checked first) and return a client for it."""
     settings = settings or Settings.from_env()
     uri = settings.tracking_uri
     check_reachable(uri)
+    check_artifact_root(uri, settings.artifact_root)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pym
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
 SPACE_ATTR = "redes_space"
+log = logging.getLogger(__name__)
 
 
 class StudyError(ValueError):
@@ -45,9 +47,53 @@ def check_storage_url(url: str) -> None:
         )
 
 
-def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD):
-    """Open a storage from a database URL or a journal file path."""
+def is_journal(url: str) -> bool:
+    """A journal file path (no heartbeats: see :func:`tracking.objective.fail_orphaned_trials`), not a database URL."""
+    return "://" not in url
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
+    text = os.environ.get("REDES_OPTUNA_HEARTBEAT", "").strip()
+    if not text:
+        return HEARTBEAT_INTERVAL, GRACE_PERIOD
+    try:
+        interval, grace = (int(part) for part in text.split(","))
+    except ValueError:
+        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r} must be two whole seconds, e.g. 10,30") from None
+    if interval < 1 or grace <= interval:
+        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r}: the interval must be >= 1 and the grace period longer")
+    return interval, grace
+
+
+class StaleTrialCallback:
+    """Optuna's retry of a trial whose heartbeat stopped, plus ending that trial's MLflow run KILLED."""
+
+    def __init__(self, max_retry: int = 2) -> None:
+        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.retry(study, trial)
+        try:
+            from tracking import mlflow_store
+            from tracking.objective import end_orphaned_run
+
+            end_orphaned_run(mlflow_store.configure(), trial, "its worker stopped sending heartbeats (killed or hung)")
+        except Exception as exc:  # the trial is failed and retried either way; say why the run was not ended
+            log.warning("trial %s: could not end its MLflow run: %s", trial.number, exc)
+
+
+def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None):
+    """Open a storage from a database URL or a journal file path.
+
+    A database gets heartbeats (REDES_OPTUNA_HEARTBEAT="interval,grace" seconds, default
+    10,30): a trial whose worker stops beating is failed by the next ``optimize()`` of any
+    worker, retried with the same parameters, and its MLflow run ended KILLED.
+    """
     check_storage_url(url)
+    default_interval, default_grace = heartbeat_settings()
+    heartbeat_interval = heartbeat_interval or default_interval
+    grace_period = grace_period or default_grace
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is None:
         path = Path(url)
@@ -59,7 +105,7 @@ def open_storage(url: str, heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_p
         url,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+        heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=2),
     )
 
 
@@ -112,6 +158,40 @@ def create_or_load(
     return study
 
 
+def check_existing_space(name: str, url: str, space: SearchSpace) -> None:
+    """Before any work: refuse a study NAME that already exists in URL with another search space.
+
+    Writes nothing: a journal file that does not exist yet is not created, and a database's
+    tables are not created either (a database without them holds no study).
+    """
+    check_storage_url(url)
+    if "://" not in url:
+        if not Path(url).is_file():
+            return
+        storage = JournalStorage(JournalFileBackend(str(url)))
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        try:
+            storage = RDBStorage(url, skip_table_creation=True, skip_compatibility_check=True)
+        except Exception:  # no tables or no server yet: the flow reports a server it cannot reach
+            return
+    try:
+        study_id = storage.get_study_id_from_name(name)
+        stored = storage.get_study_user_attrs(study_id).get(SPACE_ATTR)
+    except Exception:  # KeyError: no such study; anything else is reported later by the flow itself
+        return
+    finally:
+        if isinstance(storage, RDBStorage):
+            storage.remove_session()
+            storage.engine.dispose()
+    if stored is not None and stored != json.dumps(space.describe(), sort_keys=True):
+        raise StudyError(
+            f"study {name!r} already exists in {url.split('@')[-1]} with a different search space; continue it with "
+            f"the same --space and options, or start a new study with another --name"
+        )
+
+
 def load(name: str, storage: Any, sampler: str = "tpe", pruner: str = "median") -> optuna.Study:
     """Load an existing study in a worker process (the space was checked by whoever created it)."""
     quiet_optuna()
@@ -141,6 +221,7 @@ def summary(study: optuna.Study) -> dict[str, Any]:
         "best_value": best.value if best else None,
         "best_params": dict(best.params) if best else {},
         "best_run_id": best.user_attrs.get("mlflow_run_id") if best else None,
+        "fail_reasons": sorted({str(t.user_attrs["fail_reason"])[:300] for t in trials if "fail_reason" in t.user_attrs})[:3],
     }
 
 

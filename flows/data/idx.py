@@ -8,6 +8,7 @@ later step ever trains on garbage.
 from __future__ import annotations
 
 import gzip
+import zlib
 import struct
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def decompress_if_gzipped(data: bytes, name: str = "data") -> bytes:
         return data
     try:
         return gzip.decompress(data)
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
         raise IdxError(f"{name}: the gzip stream is truncated or corrupt ({exc}); fetch the file again") from exc
 
 

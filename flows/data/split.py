@@ -11,12 +11,15 @@ and the source files' digests: a changed option writes a new folder and never to
 old one. The folder is written under a temporary name and renamed when complete, its
 files are made read-only, and ``manifest.json`` records sizes, per-class counts, the
 options, the source digests and the SHA-256 of every ``.npy`` (see :func:`verify_split`).
+A stored split is verified each time it is reused (under a second for the full split):
+a damaged one is discarded, with a warning, and rebuilt from the verified IDX files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +37,7 @@ FORMAT_VERSION = 1
 N_CLASSES = 10
 N_FEATURES = 784
 N_TRAIN_FILE = TRAIN_IMAGES.shape[0]
+log = logging.getLogger(__name__)
 ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 INDEX_ARRAYS = ("train_indices", "val_indices")
 
@@ -143,7 +147,19 @@ def write_split(raw_dir: str | Path, splits_dir: str | Path, spec: SplitSpec = S
     digests = {file.name: sha256_file(raw_dir / file.name) for file in MNIST_FILES}
     final = splits_dir / split_key(spec, digests)
     if (final / MANIFEST).is_file():
-        return final
+        try:
+            bad = verify_split(final)
+        except (ValueError, KeyError, TypeError, OSError):  # the manifest itself is damaged
+            bad = [MANIFEST]
+        if not bad:
+            return final
+        log.warning(
+            "the stored split %s is corrupted (SHA-256 of %s does not match its manifest); rebuilding it from the "
+            "verified MNIST files",
+            final,
+            ", ".join(bad),
+        )
+        _discard(final)
 
     train_images = read_idx(raw_dir / TRAIN_IMAGES.name, expect_ndim=3)
     train_labels = read_idx(raw_dir / TRAIN_LABELS.name, expect_ndim=1)
@@ -200,6 +216,19 @@ def write_split(raw_dir: str | Path, splits_dir: str | Path, spec: SplitSpec = S
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
     return final
+
+
+def _discard(folder: Path) -> None:
+    """Move a corrupted split out of the way (atomically), then delete it; its files are read-only."""
+    aside = folder.with_name(f".{folder.name}.corrupt-{os.getpid()}")
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:  # another process discarded it first
+        return
+    aside.chmod(0o755)
+    for path in aside.iterdir():
+        path.chmod(0o644)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _fsync(path: Path) -> None:

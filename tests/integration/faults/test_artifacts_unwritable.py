@@ -1,0 +1,97 @@
+"""The artifact folder is full (a 256 KiB tmpfs mounted on it): every trial's network cannot be stored,
+so every trial is recorded FAIL with the reason, never COMPLETE, and its MLflow run ends FAILED.
+
+Needs root to mount the tmpfs (skipped otherwise); the mount is removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def full_artifact_folder(tmp_path):
+    folder = tmp_path / "mlartifacts"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes_env, full_artifact_folder):
+    journal = tmp_path / "optuna-journal.log"
+    env = redes_env(journal)
+    redes = Path(sys.executable).with_name("redes")
+    done = subprocess.run(
+        [str(redes), "study", "--name", "full", "--trials", "2", "--workers", "1", "--sampler", "random", "--pruner",
+         "none", "--epochs", "2", "--train-size", "2000", "--val-size", "500", "--space", "space.toml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert "no trial completed" in output, output[-3000:]
+    assert "failed because" in output and "No space left on device" in " ".join(output.split())
+
+    from tracking import studies
+
+    study = optuna.load_study(study_name="full", storage=studies.open_storage(str(journal)))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 2
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    for trial in trials:
+        assert trial.state == TrialState.FAIL
+        assert "No space left on device" in trial.user_attrs["fail_reason"]
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FAILED"
+        assert run.data.tags["optuna.trial_state"] == "FAIL"
+        assert "No space left on device" in run.data.tags["fail_reason"]
+
+
+@pytest.fixture
+def read_only_artifact_folder(tmp_path):
+    folder = tmp_path / "mlartifacts"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_artifact_folder_is_a_clear_error_before_any_work(tmp_path, redes_env, read_only_artifact_folder):
+    import time
+
+    journal = tmp_path / "optuna-journal.log"
+    env = redes_env(journal)
+    redes = Path(sys.executable).with_name("redes")
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(redes), "study", "--name", "ro", "--trials", "2", "--workers", "1", "--epochs", "1", "--train-size",
+         "2000", "--val-size", "500", "--space", "space.toml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    output = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, output[-3000:]
+    assert "Traceback" not in output
+    assert str(read_only_artifact_folder) in output and "read-only" in output
+    assert time.monotonic() - started < 30
+    assert not journal.exists(), "no study was started"

@@ -1,0 +1,109 @@
+"""`kill -9` of a `redes study` process while a trial runs (embedded journal storage), then the same
+command again: the study continues, nothing earned is lost, the killed trial is failed and retried.
+
+Optuna's journal storage has no heartbeat, so a trial whose process died stays RUNNING; the next
+invocation fails it (its process on this host is gone), ends its MLflow run KILLED and enqueues
+its parameters again (`tracking.objective.fail_orphaned_trials`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+TRIALS = 4
+NAME = "killed"
+
+
+def study_command(trials: int) -> list[str]:
+    redes = Path(sys.executable).with_name("redes")
+    return [
+        str(redes), "study", "--name", NAME, "--trials", str(trials), "--workers", "1", "--sampler", "random",
+        "--pruner", "none", "--epochs", "6", "--patience", "10", "--train-size", "2000", "--val-size", "500",
+        "--space", "space.toml",
+    ]
+
+
+def load_study(journal: Path) -> optuna.Study:
+    from tracking import studies
+
+    return optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal)))
+
+
+def wait_for_a_running_trial_after_a_complete_one(journal: Path, process: subprocess.Popen, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the study ended before it could be killed mid-trial"
+        if journal.exists():
+            try:
+                trials = load_study(journal).get_trials(deepcopy=False)
+            except KeyError:  # the study is not created yet
+                trials = []
+            complete = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [t for t in trials if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs]
+            if complete and running:
+                return
+        time.sleep(0.05)
+    pytest.fail("no trial was seen running after a complete one")
+
+
+def test_a_killed_study_continues_and_loses_nothing(tmp_path, redes_env):
+    journal = tmp_path / "optuna-journal.log"
+    env = redes_env(journal)
+
+    first = subprocess.Popen(
+        study_command(TRIALS), cwd=tmp_path, env=env, start_new_session=True,
+        stdout=open(tmp_path / "first.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_a_running_trial_after_a_complete_one(journal, first)
+        os.killpg(first.pid, signal.SIGKILL)  # the command and any child it started, with no chance to clean up
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+
+    before = load_study(journal).get_trials(deepcopy=True)
+    complete_before = {t.number: t for t in before if t.state == TrialState.COMPLETE}
+    (killed,) = [t for t in before if t.state == TrialState.RUNNING]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "RUNNING"
+
+    started = time.monotonic()
+    second = subprocess.run(
+        study_command(TRIALS - len(complete_before)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    print(f"second invocation: {time.monotonic() - started:.1f} s")
+
+    after = {t.number: t for t in load_study(journal).get_trials(deepcopy=True)}
+    for number, trial in complete_before.items():
+        assert after[number].state == TrialState.COMPLETE and after[number].value == trial.value
+        assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
+
+    failed = after[killed.number]
+    assert failed.state == TrialState.FAIL
+    assert "died" in failed.user_attrs["fail_reason"]
+    killed_run = client.get_run(killed.user_attrs["mlflow_run_id"])
+    assert killed_run.info.status == "KILLED"
+    assert killed_run.data.tags["optuna.trial_state"] == "FAIL"
+
+    (retry,) = [t for t in after.values() if t.user_attrs.get("retry_of") == killed.number]
+    assert retry.params == killed.params and retry.state == TrialState.COMPLETE
+
+    complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
+    assert len(complete) == TRIALS
+    for trial in complete:
+        assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
+    assert not [t for t in after.values() if t.state == TrialState.RUNNING]

@@ -1,0 +1,88 @@
+"""Which RUNNING trials count as orphaned (journal storage), and the heartbeat setting."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from tracking import studies
+from tracking.objective import _owner_is_dead, fail_orphaned_trials, process_identity
+
+
+class FakeClient:
+    def __init__(self):
+        self.calls = []
+
+    def set_tag(self, run_id, key, value):
+        self.calls.append(("tag", run_id, key))
+
+    def get_run(self, run_id):
+        return type("Run", (), {"info": type("Info", (), {"status": "RUNNING"})()})()
+
+    def set_terminated(self, run_id, status):
+        self.calls.append(("end", run_id, status))
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_only_a_dead_process_on_this_host_orphans_a_trial():
+    assert not _owner_is_dead(process_identity()), "this process is alive"
+    assert _owner_is_dead({"worker_host": socket.gethostname(), "worker_pid": dead_pid(), "worker_started": "1"})
+    assert not _owner_is_dead({"worker_host": "another-machine", "worker_pid": dead_pid()})
+    assert not _owner_is_dead({})
+    reused = {**process_identity(), "worker_started": "12345"}  # same PID, another start time: a reused PID
+    assert _owner_is_dead(reused)
+
+
+def test_orphaned_running_trials_are_failed_their_runs_ended_and_their_params_enqueued(tmp_path):
+    study = studies.create_or_load(
+        "o", studies.open_storage(str(tmp_path / "j.log")), studies_space(), sampler="random", pruner="none"
+    )
+    alive = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    for key, value in process_identity().items():
+        alive.set_user_attr(key, value)
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    orphan.set_user_attr("worker_host", socket.gethostname())
+    orphan.set_user_attr("worker_pid", dead_pid())
+    orphan.set_user_attr("mlflow_run_id", "run-1")
+    client = FakeClient()
+
+    assert fail_orphaned_trials(study, client) == [orphan.number]
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[alive.number].state == optuna.trial.TrialState.RUNNING
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert "died" in trials[orphan.number].user_attrs["fail_reason"]
+    assert ("end", "run-1", "KILLED") in client.calls
+    (waiting,) = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert waiting.user_attrs["retry_of"] == orphan.number
+    assert waiting.system_attrs["fixed_params"] == {"x": trials[orphan.number].params["x"]}
+    assert fail_orphaned_trials(study, client) == [], "a second look finds nothing more"
+
+
+def studies_space():
+    from tracking.search_space import default_space
+
+    return default_space()
+
+
+@pytest.mark.parametrize("text, expected", [("", (10, 30)), ("1,3", (1, 3)), (" 5 , 20 ", (5, 20))])
+def test_heartbeat_setting(monkeypatch, text, expected):
+    monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
+    assert studies.heartbeat_settings() == expected
+
+
+@pytest.mark.parametrize("text", ["1", "a,b", "0,3", "3,3", "1,2,3"])
+def test_a_bad_heartbeat_setting_is_a_study_error(monkeypatch, text):
+    monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
+    with pytest.raises(studies.StudyError, match="REDES_OPTUNA_HEARTBEAT"):
+        studies.heartbeat_settings()
