@@ -67,7 +67,7 @@ def prefect_server(tmp_path_factory) -> str:
 
 
 def test_serve_runs_both_schedules_to_completion_and_stops_on_sigterm(
-    prefect_server, mlflow_server, mnist_dir, tmp_path, tmp_path_factory
+    prefect_server, mlflow_server, mnist_dir, tmp_path, tmp_path_factory, stack_helpers
 ):
     env = base_env(
         PREFECT_API_URL=prefect_server,
@@ -87,7 +87,7 @@ def test_serve_runs_both_schedules_to_completion_and_stops_on_sigterm(
     serve = start_process(argv, env=env, cwd=tmp_path, log_path=log)
     try:
         wait_for_text(serve, log, READY_MARK, timeout=180)
-        with prefect_client(prefect_server) as client:
+        with stack_helpers.prefect_client(prefect_server) as client:
             ids = {spec.name: client.read_deployment_by_name(spec.full_name).id for spec in (NIGHTLY, WEEKLY_REFRESH)}
             completed = wait_for_completed_runs(client, ids, serve, log, timeout=600)
         seconds_to_complete = time.monotonic() - started
@@ -101,7 +101,7 @@ def test_serve_runs_both_schedules_to_completion_and_stops_on_sigterm(
             assert time.monotonic() < deadline, "processes of redes serve are still running after SIGTERM"
             time.sleep(0.2)
 
-        with prefect_client(prefect_server) as client:
+        with stack_helpers.prefect_client(prefect_server) as client:
             runs = runs_of(client, list(ids.values()))
             running = [(r.name, r.state_type.value) for r in runs if r.state_type.value in ("RUNNING", "PENDING")]
             assert running == [], running
@@ -117,7 +117,7 @@ def test_serve_runs_both_schedules_to_completion_and_stops_on_sigterm(
             stop_process(serve, sig=signal.SIGKILL, timeout=5)
 
 
-def test_serve_without_prefect_api_url_starts_a_local_server_and_stops_on_sigint(tmp_path):
+def test_serve_without_prefect_api_url_starts_a_local_server_and_stops_on_sigint(tmp_path, stack_helpers):
     port = free_port()
     env = base_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
     log = tmp_path / "serve.log"
@@ -129,7 +129,7 @@ def test_serve_without_prefect_api_url_starts_a_local_server_and_stops_on_sigint
         assert f"starting a Prefect server on 127.0.0.1:{port}" in text
         assert f"serving {NIGHTLY.full_name}: every 3600 s" in text and f"serving {WEEKLY_REFRESH.full_name}" in text
         assert port_in_use(port)
-        with prefect_client(f"http://127.0.0.1:{port}/api") as client:
+        with stack_helpers.prefect_client(f"http://127.0.0.1:{port}/api") as client:
             assert client.read_deployment_by_name(NIGHTLY.full_name).paused is False
 
         serve.send_signal(signal.SIGINT)
@@ -147,28 +147,6 @@ def test_serve_without_prefect_api_url_starts_a_local_server_and_stops_on_sigint
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-class prefect_client:
-    """A synchronous Prefect client for API_URL (this process's settings left alone)."""
-
-    def __init__(self, api_url: str):
-        self.api_url = api_url
-
-    def __enter__(self):
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        self._settings = temporary_settings(updates={PREFECT_API_URL: self.api_url})
-        self._settings.__enter__()
-        self._client = get_client(sync_client=True)
-        return self._client.__enter__()
-
-    def __exit__(self, *exc):
-        try:
-            self._client.__exit__(*exc)
-        finally:
-            self._settings.__exit__(*exc)
 
 
 def runs_of(client, deployment_ids: list) -> list:
