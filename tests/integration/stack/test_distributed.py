@@ -69,7 +69,7 @@ def test_two_workers_share_one_study_on_postgresql(pg_databases, stack_helpers, 
             ]
 
             # picked up by both workers: each flow run's log says which worker submitted it
-            workers_of = {run.id: submitting_workers(client, run.id) for run in runs}
+            workers_of = wait_for_worker_logs(client, runs)
             assert all(len(w) == 1 for w in workers_of.values()), workers_of
             assert {w.pop() for w in workers_of.values()} == {"worker-a", "worker-b"}
             for name in ("worker-a", "worker-b"):  # and each worker's own log agrees
@@ -122,6 +122,16 @@ def wait_for_final_states(client, run_ids: list[str], stack, conftest) -> list:
             logs = "\n".join(conftest.tail(stack.worker_log(n)) for n in stack.workers)
             pytest.fail(f"flow runs not finished within {FLOW_RUN_TIMEOUT:.0f} s: {[r.state_type for r in runs]}\n{logs}")
         time.sleep(2)
+
+
+def wait_for_worker_logs(client, runs, timeout: float = 60.0) -> dict:
+    """Each run's submitting workers, polled until every run names one: workers ship logs in batches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers_of = {run.id: submitting_workers(client, run.id) for run in runs}
+        if all(workers_of.values()) or time.monotonic() > deadline:
+            return workers_of
+        time.sleep(0.5)
 
 
 def submitting_workers(client, flow_run_id) -> set[str]:
