@@ -19,19 +19,24 @@ from optuna.trial import TrialState
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture
-def full_artifact_folder(tmp_path):
+def _tmpfs_artifact_folder(tmp_path, options: str):
+    """The embedded artifact folder on a small tmpfs mounted with OPTIONS (needs root), unmounted at the end."""
     folder = tmp_path / "mlartifacts"
     folder.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_artifact_folder(tmp_path):
+    yield from _tmpfs_artifact_folder(tmp_path, "size=256k")
 
 
 def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes_env, full_artifact_folder):
@@ -64,17 +69,7 @@ def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes
 
 @pytest.fixture
 def read_only_artifact_folder(tmp_path):
-    folder = tmp_path / "mlartifacts"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
+    yield from _tmpfs_artifact_folder(tmp_path, "ro,size=64k")
 
 
 def test_a_read_only_artifact_folder_is_a_clear_error_before_any_work(tmp_path, redes_env, read_only_artifact_folder):
