@@ -34,8 +34,12 @@ class StudyError(ValueError):
 
 
 def quiet_optuna() -> None:
-    """Keep Optuna's per-trial log lines out of the terminal; redes shows its own progress."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Keep Optuna's per-trial log lines and failed trials' tracebacks out of the terminal.
+
+    redes shows its own progress, and a failed trial's reason is kept as its ``fail_reason``
+    (on the trial and its MLflow run) and printed in the study's summary.
+    """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def check_storage_url(url: str) -> None:
