@@ -110,7 +110,7 @@ def logged_diagnostics(client: MlflowClient, run_id: str) -> list[tuple[int, dic
 def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
     """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins."""
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hints.*")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc.*")  # "add type hints"
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),
