@@ -40,7 +40,7 @@ def open_study(
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import mlflow_store, studies
     from tracking.datasets import log_split_inputs
-    from tracking.objective import StudyContext
+    from tracking.objective import StudyContext, end_orphaned_parent_runs, process_identity
     from tracking.search_space import load_space
 
     settings = Settings.from_env()
@@ -61,6 +61,7 @@ def open_study(
         if json.dumps(params, sort_keys=True) not in known:
             study.enqueue_trial(params, skip_if_exists=True)
     experiment_id = mlflow_store.experiment_id(client, name, settings)
+    end_orphaned_parent_runs(client, experiment_id, name)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     parent = client.create_run(
         experiment_id,
@@ -71,6 +72,7 @@ def open_study(
             "optuna.sampler": sampler,
             "optuna.pruner": pruner,
             "optuna.storage": mlflow_store.masked(storage),
+            **{key: str(value) for key, value in process_identity().items()},
         },
     ).info.run_id
     client.log_param(parent, "trials", trials)

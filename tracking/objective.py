@@ -148,6 +148,21 @@ def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True) -
     return failed
 
 
+def end_orphaned_parent_runs(client: Any, experiment_id: str, study_name: str) -> list[str]:
+    """End KILLED the RUNNING parent runs of STUDY_NAME whose `redes study` process on this host died."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.kind = 'study' and tags.`optuna.study` = '{study_name}' and attributes.status = 'RUNNING'",
+    )
+    ended = []
+    for run in runs:
+        if _owner_is_dead(run.data.tags):
+            client.set_tag(run.info.run_id, "stop_reason", "its redes study process died")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
 def end_orphaned_run(client: Any, trial: optuna.trial.FrozenTrial, reason: str) -> None:
     """End the MLflow run of a trial whose process died: KILLED, tagged FAIL with the reason."""
     run_id = trial.user_attrs.get("mlflow_run_id")

@@ -107,3 +107,9 @@ def test_a_killed_study_continues_and_loses_nothing(tmp_path, redes_env):
     for trial in complete:
         assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
     assert not [t for t in after.values() if t.state == TrialState.RUNNING]
+
+    # the killed invocation's parent run is ended too, the second one finished normally
+    killed_parent = client.get_run(killed_run.data.tags["mlflow.parentRunId"])
+    assert killed_parent.info.status == "KILLED"
+    parents = client.search_runs([killed_run.info.experiment_id], filter_string="tags.kind = 'study'")
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
