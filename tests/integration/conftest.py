@@ -38,7 +38,7 @@ def mlflow_server(tmp_path_factory) -> str:
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         health_url=f"http://127.0.0.1:{port}/health",
-        env={**os.environ, **TEST_ENV},
+        env={**os.environ, **TEST_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # eight job runners we do not use
         log_path=root / "server.log",
         timeout=120,
     )
