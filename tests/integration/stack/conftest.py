@@ -205,6 +205,7 @@ def start_stack(root: Path, dbs: PgDatabases, *, workers: int = 2, mnist_dir: Pa
             REDES_DATA_DIR=str(data_dir),
             REDES_MNIST_MIRRORS=str(mnist_dir),
             PREFECT_WORKER_QUERY_SECONDS="2",  # ask for scheduled runs every 2 s (default 10 s)
+            PREFECT_LOGGING_LEVEL="INFO",  # the tests read "submitting flow run" from the workers' logs
         )
         started_at = time.monotonic()
         for index in range(workers):
