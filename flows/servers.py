@@ -342,14 +342,14 @@ def _wait_gone(pid: int, pgid: int | None, popen: subprocess.Popen | None, deadl
             leader_gone = popen.returncode is not None
         else:
             leader_gone = not pid_alive(pid)
-        if leader_gone and (pgid is None or not _group_has_live_members(pgid)):
+        if leader_gone and (pgid is None or not group_has_live_members(pgid)):
             return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
 
 
-def _group_has_live_members(pgid: int) -> bool:
+def group_has_live_members(pgid: int) -> bool:
     """Live (non-zombie) processes left in group PGID; orphans are reaped by init, not by us."""
     if not group_alive(pgid):
         return False

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flows.schedules import NIGHTLY, WEEKLY_REFRESH
-from flows.servers import free_port, group_alive, port_in_use, start_process, start_server, stop_process, stop_server
+from flows.servers import free_port, group_has_live_members, port_in_use, start_process, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -184,11 +184,6 @@ def wait_for_text(process: subprocess.Popen, path: Path, mark: str, timeout: flo
 def tail(path: Path, lines: int = 60) -> str:
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
     return f"--- last lines of {path} ---\n" + "\n".join(text[-lines:])
-
-
-def group_has_live_members(pgid: int) -> bool:
-    if not group_alive(pgid):
-        return False
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:

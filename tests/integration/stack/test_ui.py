@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.servers import free_port, group_alive, http_json, http_status, pid_alive, port_in_use, stop_process
+from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, pid_alive, port_in_use, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,7 @@ def test_ui_starts_both_servers_links_the_study_and_stops_cleanly(embedded_store
         ui.send_signal(stop_signal)
         assert ui.wait(timeout=60) == 0, output.read_text()
         deadline = time.monotonic() + 30
-        while any(group_alive_live(pid) for pid in pids.values()):
+        while any(group_has_live_members(pid) for pid in pids.values()):
             assert time.monotonic() < deadline, f"servers still running after {stop_signal!r}: {pids}"
             time.sleep(0.2)
         assert not port_in_use(mlflow_port) and not port_in_use(optuna_port)
@@ -153,12 +153,6 @@ def table_rows(text: str) -> dict[str, dict]:
         if len(cells) >= 3 and cells[2].isdigit() and cells[1].startswith("http"):
             rows[cells[0]] = {"url": cells[1], "pid": int(cells[2])}
     return rows
-
-
-def group_alive_live(pgid: int) -> bool:
-    """A live (non-zombie) process left in group PGID."""
-    if not group_alive(pgid):
-        return False
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
