@@ -135,13 +135,16 @@ def wait_for_worker_logs(stack, runs, timeout: float = 60.0) -> dict:
 
 
 def submitting_workers(stack, flow_run_id) -> set[str]:
-    """Names of the workers whose log says "Worker 'NAME' submitting flow run 'ID'"."""
+    """Names of the workers whose log says "Worker 'NAME' submitting flow run 'ID'" and did not abort it."""
     import re
 
     names = set()
     for name in ("worker-a", "worker-b"):
         text = stack.worker_log(name).read_text(errors="replace") if stack.worker_log(name).exists() else ""
-        names |= set(re.findall(rf"Worker '([^']+)' submitting flow run '{flow_run_id}'", text))
+        submitted = re.search(rf"Worker '{name}' submitting flow run '{flow_run_id}'", text)
+        aborted = f"Aborted submission of flow run '{flow_run_id}'" in text  # the other worker got it first
+        if submitted and not aborted:
+            names.add(name)
     return names
 
 
