@@ -24,13 +24,14 @@ TEST_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> str:
-    """A real `mlflow server` (SQLite backend, served artifacts); yields its URL."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
+def start_mlflow_server(root: Path, port: int | None = None):
+    """A real `mlflow server` keeping its runs in ROOT (SQLite backend, served artifacts), up and healthy.
+
+    Started again on the same ROOT and port, it serves the same runs: a restart.
+    """
+    port = port or free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
-    server = start_server(
+    return start_server(
         [
             str(mlflow), "server",
             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
@@ -42,8 +43,19 @@ def mlflow_server(tmp_path_factory) -> str:
         log_path=root / "server.log",
         timeout=120,
     )
+
+
+def server_url(server) -> str:
+    """http://127.0.0.1:PORT of a server started by :func:`start_mlflow_server`."""
+    return server.health_url.rsplit("/", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real `mlflow server` for the whole session; yields its URL."""
+    server = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server_url(server)
     finally:
         stop_server(server)
 

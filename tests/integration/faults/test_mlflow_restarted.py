@@ -1,0 +1,116 @@
+"""The MLflow tracking server dies and comes back while `redes study` runs: the client retries
+(MLflow's HTTP retry settings, tuned in `tracking.mlflow_store.configure`), the study finishes,
+and every COMPLETE Optuna trial has its finished MLflow run with all its epochs and its weights.
+
+The server is killed with SIGKILL (a crash, not a clean shutdown) and started again on the same
+port and the same SQLite file; its start-up (several seconds here) is the outage the study meets.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from flows.servers import free_port, stop_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TRIALS = 10
+EPOCHS = 3
+NAME = "mlflow-restarted"
+
+
+def _servers():
+    """start_mlflow_server and server_url of tests/integration/conftest.py, loaded by path."""
+    name = "redes_integration_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
+    from tracking import studies
+
+    if not journal.exists():
+        return []
+    try:
+        study = optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal)))
+    except KeyError:  # not created yet
+        return []
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env):
+    servers = _servers()
+    root = tmp_path / "mlflow-server"
+    port = free_port()
+    server = servers.start_mlflow_server(root, port)
+    url = servers.server_url(server)
+    journal = tmp_path / "optuna-journal.log"
+    env = redes_env(journal, MLFLOW_TRACKING_URI=url)
+    redes = Path(sys.executable).with_name("redes")
+    command = [
+        str(redes), "study", "--name", NAME, "--trials", str(TRIALS), "--workers", "1", "--sampler", "random",
+        "--pruner", "none", "--epochs", str(EPOCHS), "--patience", "10", "--train-size", "2000", "--val-size", "500",
+        "--space", "space.toml",
+    ]  # fmt: skip
+    log = tmp_path / "study.log"
+    study = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while len(finished(journal)) < 2:
+            assert study.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no two trials finished in 300 s"
+            time.sleep(0.05)
+        stop_server(server, sig=signal.SIGKILL)
+        done_at_crash = len(finished(journal))
+        assert study.poll() is None, "the study ended before the server went down"
+
+        server = servers.start_mlflow_server(root, port)
+        done_at_return = len(finished(journal))
+        # no trial can finish while its runs cannot be written: the study waited for the server
+        assert done_at_return <= done_at_crash + 1, (done_at_crash, done_at_return)
+        assert done_at_return < TRIALS
+
+        assert study.wait(timeout=600) == 0, log.read_text()[-5000:]
+    finally:
+        if study.poll() is None:
+            study.kill()
+            study.wait()
+        stop_server(server)
+        server = servers.start_mlflow_server(root, port)  # read what the study left, as a user would
+
+    try:
+        client = MlflowClient(url)
+        from tracking import studies
+
+        trials = optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal))).get_trials()
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * TRIALS, [
+            (t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials
+        ]
+        for trial in trials:
+            run = client.get_run(trial.user_attrs["mlflow_run_id"])
+            assert run.info.status == "FINISHED", (trial.number, run.info.status)
+            assert run.data.tags["optuna.trial_state"] == "COMPLETE"
+            history = client.get_metric_history(run.info.run_id, "val/accuracy")
+            assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1)), (trial.number, history)
+            assert run.data.metrics["val/best_accuracy"] == pytest.approx(trial.value)
+            assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/network.npz"]
+        parents = client.search_runs(
+            [client.get_experiment_by_name(NAME).experiment_id], filter_string="tags.kind = 'study'"
+        )
+        assert [p.info.status for p in parents] == ["FINISHED"]
+    finally:
+        stop_server(server)
