@@ -15,10 +15,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.futures import wait
 
 from flows.prepare_data import prepare_data
 from flows.settings import Settings
+from flows.study_workers import run_workers
 
 
 @task(name="open-study")
@@ -159,10 +159,6 @@ def _artifact_key(name: str, what: str) -> str:
     return f"study-{clean}-{what}"[:100]
 
 
-def _shares(trials: int, workers: int) -> list[int]:
-    return [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]
-
-
 @flow(name="mnist-study")
 def mnist_study(
     name: str = "mnist",
@@ -186,10 +182,17 @@ def mnist_study(
 
     ``diagnostics`` logs every trial's per-layer gradient norms, weight norms and saturation
     (off by default: it costs up to a fifth of an epoch at small mini-batches).
+    ``storage`` is best left None: the flow then reads REDES_OPTUNA_STORAGE, and a database
+    URL's password is not stored by Prefect as a parameter of the flow run.
     """
-    from tracking import studies
+    from flows.servers import mask_url
 
     logger = get_run_logger()
+    if storage and mask_url(storage) != storage:
+        logger.warning(
+            "the Optuna storage URL, password included, is a parameter of this flow run and is stored by Prefect; "
+            "set REDES_OPTUNA_STORAGE in the environment instead"
+        )
     storage = storage or Settings.from_env().study_storage
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
@@ -200,22 +203,11 @@ def mnist_study(
     status = "FAILED"
     try:
         blas_threads = Settings.from_env().threads_per_worker(workers)
-        study = studies.load(name, studies.open_storage(storage))
-        start_count = studies.finished_count(study)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
-        futures = [
-            run_trials.submit(context, share, timeout_seconds, index, blas_threads)
-            for index, share in enumerate(_shares(trials, workers))
-            if share > 0
-        ]
-        while True:
-            done, pending = wait(futures, timeout=5)
-            finished = studies.finished_count(study) - start_count
-            update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials)))
-            if not pending:
-                break
-        for future in futures:
-            future.result()
+        run_workers(
+            run_trials, context, trials, timeout_seconds, workers, blas_threads,
+            on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
+        )  # fmt: skip
         summary = evaluate_champion(context)
         publish_summary(context, summary)
         status = "FINISHED"

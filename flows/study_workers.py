@@ -1,0 +1,135 @@
+"""W worker processes on one study that outlive the death of one of them.
+
+A process killed inside Prefect's process pool (the OOM killer, `kill -9`) breaks the whole
+pool: Python stops the other workers with it. Their RUNNING trials are failed, their MLflow
+runs ended KILLED and their parameters queued again, and the trials still owed run in a fresh
+pool, so a dead process costs the trials it was running, never the study.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable
+
+import optuna
+from prefect import get_run_logger
+from prefect.futures import wait
+
+#: Fresh pools started after deaths before the study gives up (each needs a killed process).
+MAX_RESTARTS = 3
+
+
+class WorkersKeepDying(RuntimeError):
+    """The worker processes died again and again; what they finished is kept."""
+
+
+def shares(trials: int, workers: int) -> list[int]:
+    """TRIALS split as evenly as possible over WORKERS."""
+    return [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]
+
+
+def run_workers(
+    run_trials: Any,
+    context: Any,
+    trials: int,
+    timeout_seconds: float | None,
+    workers: int,
+    blas_threads: int,
+    on_progress: Callable[[int], None],
+) -> None:
+    """Run TRIALS trials of the study in W workers of the flow's task runner; start a fresh pool if one breaks.
+
+    ``on_progress`` is called every few seconds with the trials finished so far.
+    """
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from tracking import mlflow_store, studies
+    from tracking.objective import fail_orphaned_trials
+
+    logger = get_run_logger()
+    study = studies.load(context.study_name, studies.open_storage(context.storage))
+    start = studies.finished_count(study)
+    requeued = 0  # failed by a death and queued again: not part of the count asked for
+    started = time.monotonic()
+    runner = None  # the flow's own task runner first
+    try:
+        for restart in range(MAX_RESTARTS + 1):
+            owed = trials - (studies.finished_count(study) - start - requeued)
+            timeout = None if timeout_seconds is None else timeout_seconds - (time.monotonic() - started)
+            if owed <= 0 or (timeout is not None and timeout <= 0):
+                return
+            submit = _submitter(run_trials, runner)
+            futures = [
+                submit(context, share, timeout, index, blas_threads)
+                for index, share in enumerate(shares(owed, workers))
+                if share > 0
+            ]
+            while True:
+                _, pending = wait(futures, timeout=5)
+                on_progress(studies.finished_count(study) - start - requeued)
+                if not pending:
+                    break
+            if not _pool_broke(futures):
+                return
+            _wait_for_pool_exit(study)
+            pids = _running_pids(study)
+            failed = fail_orphaned_trials(study, mlflow_store.configure())
+            requeued += len(failed)
+            logger.warning(
+                "a worker process died: trials %s were RUNNING in worker processes %s and are marked FAIL, their "
+                "MLflow runs ended KILLED and their parameters queued again; %s",
+                failed, sorted({pids[n] for n in failed}),
+                "continuing in a fresh pool" if restart < MAX_RESTARTS else "giving up",
+            )  # fmt: skip
+            if runner is not None:
+                runner.__exit__(None, None, None)
+            runner = ProcessPoolTaskRunner(max_workers=workers).__enter__()
+        raise WorkersKeepDying(
+            f"worker processes died {MAX_RESTARTS + 1} times; the trials they finished are kept. Look for the OOM "
+            "killer (`dmesg`), then run the same command again, perhaps with fewer --workers, to continue the study"
+        )
+    finally:
+        if runner is not None:
+            runner.__exit__(None, None, None)
+
+
+def _submitter(run_trials: Any, runner: Any) -> Callable[..., Any]:
+    """Submit to the flow's task runner, or to a fresh pool started after a death."""
+    if runner is None:
+        return run_trials.submit
+
+    def submit(context, share, timeout, index, blas_threads):
+        parameters = dict(context=context, n_trials=share, timeout=timeout, worker_index=index, blas_threads=blas_threads)
+        return runner.submit(run_trials, parameters=parameters)
+
+    return submit
+
+
+def _pool_broke(futures: list[Any]) -> bool:
+    """True when a process of the pool died; any other error of a worker is raised."""
+    broke = False
+    for future in futures:
+        try:
+            future.result()
+        except BrokenProcessPool:
+            broke = True
+    return broke
+
+
+def _running_pids(study: optuna.Study) -> dict[int, int]:
+    """Trial number → worker PID of every RUNNING trial."""
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return {t.number: t.user_attrs.get("worker_pid") for t in running}
+
+
+def _wait_for_pool_exit(study: optuna.Study, timeout: float = 60.0) -> None:
+    """Wait until no RUNNING trial belongs to a live child of this process (Python is stopping the others)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = {p.pid for p in multiprocessing.active_children()}  # also reaps the dead ones
+        if not children & set(_running_pids(study).values()):
+            return
+        time.sleep(0.1)
+
