@@ -24,22 +24,27 @@ TEST_ENV = {
 }
 
 
-def start_mlflow_server(root: Path, port: int | None = None):
+def start_mlflow_server(root: Path, port: int | None = None, backend: str | None = None):
     """A real `mlflow server` keeping its runs in ROOT (SQLite backend, served artifacts), up and healthy.
 
-    Started again on the same ROOT and port, it serves the same runs: a restart.
+    BACKEND (a database URL) replaces the SQLite file; it travels in the environment, never on
+    the command line. Started again on the same ROOT and port, it serves the same runs: a restart.
     """
     port = port or free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
+    env = {
+        **os.environ, **TEST_ENV,
+        "MLFLOW_BACKEND_STORE_URI": backend or f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # eight job runners we do not use
+    }  # fmt: skip
     return start_server(
         [
             str(mlflow), "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
             "--serve-artifacts", "--artifacts-destination", str(root / "artifacts"),
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ],
         health_url=f"http://127.0.0.1:{port}/health",
-        env={**os.environ, **TEST_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},  # eight job runners we do not use
+        env=env,
         log_path=root / "server.log",
         timeout=120,
     )

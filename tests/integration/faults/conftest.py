@@ -76,15 +76,22 @@ def redes_env(tmp_path, mnist_dir, tmp_path_factory, prefect_harness) -> Callabl
     return build
 
 
+def integration_helpers():
+    """start_mlflow_server and server_url of tests/integration/conftest.py, loaded by path."""
+    return _load_by_path("redes_integration_helpers", Path(__file__).resolve().parents[1] / "conftest.py")
+
+
 def stack_helpers():
     """The PostgreSQL helpers of tests/integration/stack/conftest.py, loaded by path (another engineer's file)."""
+    return _load_by_path("redes_stack_helpers", Path(__file__).resolve().parents[1] / "stack" / "conftest.py")
+
+
+def _load_by_path(name: str, path: Path):
     import importlib.util
     import sys
 
-    name = "redes_stack_helpers"
     if name in sys.modules:
         return sys.modules[name]
-    path = Path(__file__).resolve().parents[1] / "stack" / "conftest.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -93,14 +100,26 @@ def stack_helpers():
 
 
 @pytest.fixture
-def optuna_postgres_url():
-    """A fresh PostgreSQL database (own role, random password) for one study; dropped at the end."""
+def mlflow_servers():
+    """Start and restart MLflow servers of a test's own: start_mlflow_server(root, port, backend), server_url(server)."""
+    return integration_helpers()
+
+
+@pytest.fixture
+def pg_study_databases():
+    """Fresh PostgreSQL databases (own role, random password) for one test's stores; dropped at the end."""
     helpers = stack_helpers()
     reason = helpers.postgres_unavailable()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"PostgreSQL cannot be used ({reason}); `make test` starts it (tests/services.sh)")
     dbs = helpers.create_databases()
     try:
-        yield dbs.url("optuna")
+        yield dbs
     finally:
         helpers.drop_databases(dbs)
+
+
+@pytest.fixture
+def optuna_postgres_url(pg_study_databases):
+    """The URL of a fresh PostgreSQL database for one study."""
+    return pg_study_databases.url("optuna")

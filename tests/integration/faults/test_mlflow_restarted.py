@@ -8,7 +8,6 @@ port and the same SQLite file; its start-up (several seconds here) is the outage
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
@@ -29,17 +28,6 @@ EPOCHS = 3
 NAME = "mlflow-restarted"
 
 
-def _servers():
-    """start_mlflow_server and server_url of tests/integration/conftest.py, loaded by path."""
-    name = "redes_integration_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
     from tracking import studies
 
@@ -52,8 +40,8 @@ def finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env):
-    servers = _servers()
+def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env, mlflow_servers):
+    servers = mlflow_servers
     root = tmp_path / "mlflow-server"
     port = free_port()
     server = servers.start_mlflow_server(root, port)
