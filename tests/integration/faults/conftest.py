@@ -1,12 +1,19 @@
-"""What the fault tests share: a small, safe search space and the environment of a `redes` subprocess."""
+"""What the fault tests share: a small, safe search space, the environment and command line of a
+`redes study` subprocess, reading its trials, and killing it (or one of its workers) mid-trial."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 #: Trials of a second or two each on a 2,000-image slice, none that diverges.
 SPACE_TOML = """
@@ -76,6 +83,78 @@ def redes_env(tmp_path, mnist_dir, tmp_path_factory, prefect_harness) -> Callabl
     return build
 
 
+def study_command(name: str, trials: int, *, workers: int = 1, epochs: int = 6, train_size: int = 2000) -> list[str]:
+    """`redes study` over SPACE_TOML, random sampler, no pruner; the storage (and any password) is in the environment."""
+    redes = Path(sys.executable).with_name("redes")
+    return [
+        str(redes), "study", "--name", name, "--trials", str(trials), "--workers", str(workers), "--sampler", "random",
+        "--pruner", "none", "--epochs", str(epochs), "--patience", "10", "--train-size", str(train_size),
+        "--val-size", "500", "--space", "space.toml",
+    ]  # fmt: skip
+
+
+def trials_of(name: str, storage: str | Path) -> list[optuna.trial.FrozenTrial]:
+    """The trials of study NAME, none before the study (or its journal file) exists."""
+    from tracking import studies
+
+    if "://" not in str(storage) and not Path(storage).exists():
+        return []
+    try:
+        return optuna.load_study(study_name=name, storage=studies.open_storage(str(storage))).get_trials()
+    except KeyError:  # not created yet
+        return []
+
+
+def wait_for_trials(
+    process: subprocess.Popen, name: str, storage: str | Path, ready: Callable[[list], Any], what: str, timeout: float = 300
+) -> Any:
+    """Poll the study until READY(trials) is truthy and return it; fail if PROCESS ends first or TIMEOUT passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"the study ended before {what}"
+        found = ready(trials_of(name, storage))
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not seen in {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def kill_mid_trial(process: subprocess.Popen, name: str, storage: str | Path, *, pool_only: bool = False):
+    """`kill -9` once a trial (with its MLflow run) runs after a complete one; return that trial.
+
+    The whole command and its children (PROCESS started with ``start_new_session``), or with
+    ``pool_only`` just the pool process that runs the trial.
+    """
+
+    def running_after_complete(trials):
+        running = [
+            t for t in trials
+            if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs
+            and not (pool_only and t.user_attrs.get("worker_pid") == process.pid)
+        ]  # fmt: skip
+        return running[0] if running and any(t.state == TrialState.COMPLETE for t in trials) else None
+
+    try:
+        victim = wait_for_trials(process, name, storage, running_after_complete, "a trial ran after a complete one")
+        if pool_only:
+            os.kill(victim.user_attrs["worker_pid"], signal.SIGKILL)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+            process.wait(timeout=30)
+        return victim
+    except BaseException:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        raise
+
+
+@pytest.fixture
+def study_cli():
+    """This module's helpers for tests that run `redes study` (study_command, trials_of, kill_mid_trial, …)."""
+    return sys.modules[__name__]
+
+
 def integration_helpers():
     """start_mlflow_server and server_url of tests/integration/conftest.py, loaded by path."""
     return _load_by_path("redes_integration_helpers", Path(__file__).resolve().parents[1] / "conftest.py")
@@ -88,7 +167,6 @@ def stack_helpers():
 
 def _load_by_path(name: str, path: Path):
     import importlib.util
-    import sys
 
     if name in sys.modules:
         return sys.modules[name]

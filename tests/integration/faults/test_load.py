@@ -9,11 +9,9 @@ locked" anywhere. The wall time and trials per minute are printed (`pytest -s -k
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -27,19 +25,10 @@ NAME = "load"
 LOCK_ERRORS = ("database is locked", "deadlock detected", "deadlock")
 
 
-def study_command(workers: int) -> list[str]:
-    redes = Path(sys.executable).with_name("redes")
-    return [
-        str(redes), "study", "--name", NAME, "--trials", str(TRIALS), "--workers", str(workers), "--sampler", "random",
-        "--pruner", "none", "--epochs", "1", "--patience", "10", "--train-size", "1000", "--val-size", "500",
-        "--space", "space.toml",
-    ]  # fmt: skip
-
-
-def run_load(tmp_path: Path, env: dict[str, str], workers: int, storage: str, tracking_uri: str) -> float:
+def run_load(tmp_path: Path, env: dict[str, str], workers: int, storage: str, tracking_uri: str, study_cli) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        study_command(workers), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1400
+        study_cli.study_command(NAME, TRIALS, workers=workers, epochs=1, train_size=1000), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1400
     )
     seconds = time.perf_counter() - started
     output = done.stdout + done.stderr
@@ -47,9 +36,7 @@ def run_load(tmp_path: Path, env: dict[str, str], workers: int, storage: str, tr
     assert done.returncode == 0, output[-5000:]
     assert not [e for e in LOCK_ERRORS if e in output.lower()], output[-5000:]
 
-    from tracking import studies
-
-    trials = optuna.load_study(study_name=NAME, storage=studies.open_storage(storage)).get_trials(deepcopy=False)
+    trials = study_cli.trials_of(NAME, storage)
     assert sorted(t.number for t in trials) == list(range(TRIALS))
     assert [t.number for t in trials if t.state != TrialState.COMPLETE] == []
 
@@ -68,12 +55,14 @@ def report(kind: str, workers: int, seconds: float) -> None:
     print(f"\nload: {kind}, {workers} workers: {TRIALS} trials in {seconds:.0f} s = {60 * TRIALS / seconds:.1f} trials/min")
 
 
-def test_load_on_postgresql_with_an_mlflow_server_and_four_workers(tmp_path, redes_env, mlflow_servers, pg_study_databases):
+def test_load_on_postgresql_with_an_mlflow_server_and_four_workers(
+    tmp_path, redes_env, mlflow_servers, pg_study_databases, study_cli
+):
     server = mlflow_servers.start_mlflow_server(tmp_path / "mlflow-server", backend=pg_study_databases.url("mlflow"))
     try:
         storage = pg_study_databases.url("optuna")
         url = mlflow_servers.server_url(server)
-        seconds = run_load(tmp_path, redes_env(storage, MLFLOW_TRACKING_URI=url), 4, storage, url)
+        seconds = run_load(tmp_path, redes_env(storage, MLFLOW_TRACKING_URI=url), 4, storage, url, study_cli)
     finally:
         stop_server(server)
     log = (tmp_path / "mlflow-server" / "server.log").read_text().lower()
@@ -81,8 +70,8 @@ def test_load_on_postgresql_with_an_mlflow_server_and_four_workers(tmp_path, red
     report("PostgreSQL + MLflow server", 4, seconds)
 
 
-def test_load_on_the_embedded_stores_with_two_workers(tmp_path, redes_env):
+def test_load_on_the_embedded_stores_with_two_workers(tmp_path, redes_env, study_cli):
     storage = str(tmp_path / "optuna-journal.log")
     env = redes_env(storage)
-    seconds = run_load(tmp_path, env, 2, storage, env["MLFLOW_TRACKING_URI"])
+    seconds = run_load(tmp_path, env, 2, storage, env["MLFLOW_TRACKING_URI"], study_cli)
     report("embedded (journal file, SQLite)", 2, seconds)

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -28,46 +25,28 @@ EPOCHS = 3
 NAME = "mlflow-restarted"
 
 
-def finished(journal: Path) -> list[optuna.trial.FrozenTrial]:
-    from tracking import studies
-
-    if not journal.exists():
-        return []
-    try:
-        study = optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal)))
-    except KeyError:  # not created yet
-        return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+def finished(trials: list[optuna.trial.FrozenTrial]) -> int:
+    return sum(t.state.is_finished() for t in trials)
 
 
-def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env, mlflow_servers):
-    servers = mlflow_servers
+def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env, mlflow_servers, study_cli):
     root = tmp_path / "mlflow-server"
     port = free_port()
-    server = servers.start_mlflow_server(root, port)
-    url = servers.server_url(server)
+    server = mlflow_servers.start_mlflow_server(root, port)
+    url = mlflow_servers.server_url(server)
     journal = tmp_path / "optuna-journal.log"
     env = redes_env(journal, MLFLOW_TRACKING_URI=url)
-    redes = Path(sys.executable).with_name("redes")
-    command = [
-        str(redes), "study", "--name", NAME, "--trials", str(TRIALS), "--workers", "1", "--sampler", "random",
-        "--pruner", "none", "--epochs", str(EPOCHS), "--patience", "10", "--train-size", "2000", "--val-size", "500",
-        "--space", "space.toml",
-    ]  # fmt: skip
     log = tmp_path / "study.log"
+    command = study_cli.study_command(NAME, TRIALS, epochs=EPOCHS)
     study = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 300
-        while len(finished(journal)) < 2:
-            assert study.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no two trials finished in 300 s"
-            time.sleep(0.05)
+        study_cli.wait_for_trials(study, NAME, journal, lambda trials: finished(trials) >= 2, "two trials finished")
         stop_server(server, sig=signal.SIGKILL)
-        done_at_crash = len(finished(journal))
+        done_at_crash = finished(study_cli.trials_of(NAME, journal))
         assert study.poll() is None, "the study ended before the server went down"
 
-        server = servers.start_mlflow_server(root, port)
-        done_at_return = len(finished(journal))
+        server = mlflow_servers.start_mlflow_server(root, port)
+        done_at_return = finished(study_cli.trials_of(NAME, journal))
         # no trial can finish while its runs cannot be written: the study waited for the server
         assert done_at_return <= done_at_crash + 1, (done_at_crash, done_at_return)
         assert done_at_return < TRIALS
@@ -78,13 +57,11 @@ def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env, mlflow_s
             study.kill()
             study.wait()
         stop_server(server)
-        server = servers.start_mlflow_server(root, port)  # read what the study left, as a user would
+        server = mlflow_servers.start_mlflow_server(root, port)  # read what the study left, as a user would
 
     try:
         client = MlflowClient(url)
-        from tracking import studies
-
-        trials = optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal))).get_trials()
+        trials = study_cli.trials_of(NAME, journal)
         assert [t.state for t in trials] == [TrialState.COMPLETE] * TRIALS, [
             (t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials
         ]

@@ -6,14 +6,8 @@ their parameters run again; nothing already COMPLETE is lost.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -24,44 +18,16 @@ TRIALS = 6
 NAME = "pool-killed"
 
 
-def trials_of(journal: Path) -> list[optuna.trial.FrozenTrial]:
-    from tracking import studies
-
-    if not journal.exists():
-        return []
-    try:
-        return optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal))).get_trials(deepcopy=False)
-    except KeyError:  # not created yet
-        return []
-
-
-def test_a_killed_pool_process_costs_only_its_trial(tmp_path, redes_env):
+def test_a_killed_pool_process_costs_only_its_trial(tmp_path, redes_env, study_cli):
     journal = tmp_path / "optuna-journal.log"
     env = redes_env(journal)
-    redes = Path(sys.executable).with_name("redes")
-    command = [
-        str(redes), "study", "--name", NAME, "--trials", str(TRIALS), "--workers", "2", "--sampler", "random",
-        "--pruner", "none", "--epochs", "8", "--patience", "10", "--train-size", "2000", "--val-size", "500",
-        "--space", "space.toml",
-    ]  # fmt: skip
     log = tmp_path / "study.log"
-    study = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    command = study_cli.study_command(NAME, TRIALS, workers=2, epochs=8)
+    study = subprocess.Popen(
+        command, cwd=tmp_path, env=env, start_new_session=True, stdout=open(log, "wb"), stderr=subprocess.STDOUT
+    )
+    victim = study_cli.kill_mid_trial(study, NAME, journal, pool_only=True)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert study.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no trial was seen running in a pool process after a complete one"
-            trials = trials_of(journal)
-            running = [
-                t for t in trials
-                if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs
-                and t.user_attrs.get("worker_pid") != study.pid
-            ]  # fmt: skip
-            if running and any(t.state == TrialState.COMPLETE for t in trials):
-                break
-            time.sleep(0.05)
-        victim = running[0]
-        os.kill(victim.user_attrs["worker_pid"], signal.SIGKILL)
         assert study.wait(timeout=600) == 0, log.read_text()[-5000:]
     finally:
         if study.poll() is None:
@@ -69,7 +35,7 @@ def test_a_killed_pool_process_costs_only_its_trial(tmp_path, redes_env):
             study.wait()
 
     output = log.read_text()
-    trials = {t.number: t for t in trials_of(journal)}
+    trials = {t.number: t for t in study_cli.trials_of(NAME, journal)}
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     killed = trials[victim.number]
     assert killed.state == TrialState.FAIL

@@ -8,14 +8,9 @@ its parameters again (`tracking.objective.fail_orphaned_trials`).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -26,55 +21,16 @@ TRIALS = 4
 NAME = "killed"
 
 
-def study_command(trials: int) -> list[str]:
-    redes = Path(sys.executable).with_name("redes")
-    return [
-        str(redes), "study", "--name", NAME, "--trials", str(trials), "--workers", "1", "--sampler", "random",
-        "--pruner", "none", "--epochs", "6", "--patience", "10", "--train-size", "2000", "--val-size", "500",
-        "--space", "space.toml",
-    ]
-
-
-def load_study(journal: Path) -> optuna.Study:
-    from tracking import studies
-
-    return optuna.load_study(study_name=NAME, storage=studies.open_storage(str(journal)))
-
-
-def wait_for_a_running_trial_after_a_complete_one(journal: Path, process: subprocess.Popen, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the study ended before it could be killed mid-trial"
-        if journal.exists():
-            try:
-                trials = load_study(journal).get_trials(deepcopy=False)
-            except KeyError:  # the study is not created yet
-                trials = []
-            complete = [t for t in trials if t.state == TrialState.COMPLETE]
-            running = [t for t in trials if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs]
-            if complete and running:
-                return
-        time.sleep(0.05)
-    pytest.fail("no trial was seen running after a complete one")
-
-
-def test_a_killed_study_continues_and_loses_nothing(tmp_path, redes_env):
+def test_a_killed_study_continues_and_loses_nothing(tmp_path, redes_env, study_cli):
     journal = tmp_path / "optuna-journal.log"
     env = redes_env(journal)
-
     first = subprocess.Popen(
-        study_command(TRIALS), cwd=tmp_path, env=env, start_new_session=True,
+        study_cli.study_command(NAME, TRIALS), cwd=tmp_path, env=env, start_new_session=True,
         stdout=open(tmp_path / "first.log", "wb"), stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_a_running_trial_after_a_complete_one(journal, first)
-        os.killpg(first.pid, signal.SIGKILL)  # the command and any child it started, with no chance to clean up
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
+    )  # fmt: skip
+    study_cli.kill_mid_trial(first, NAME, journal)  # the command and any child it started
 
-    before = load_study(journal).get_trials(deepcopy=True)
+    before = study_cli.trials_of(NAME, journal)
     complete_before = {t.number: t for t in before if t.state == TrialState.COMPLETE}
     (killed,) = [t for t in before if t.state == TrialState.RUNNING]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -82,12 +38,12 @@ def test_a_killed_study_continues_and_loses_nothing(tmp_path, redes_env):
 
     started = time.monotonic()
     second = subprocess.run(
-        study_command(TRIALS - len(complete_before)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        study_cli.study_command(NAME, TRIALS - len(complete_before)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     print(f"second invocation: {time.monotonic() - started:.1f} s")
 
-    after = {t.number: t for t in load_study(journal).get_trials(deepcopy=True)}
+    after = {t.number: t for t in study_cli.trials_of(NAME, journal)}
     for number, trial in complete_before.items():
         assert after[number].state == TrialState.COMPLETE and after[number].value == trial.value
         assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "FINISHED"
