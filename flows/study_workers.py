@@ -83,6 +83,8 @@ def run_workers(
                 failed, sorted({pids[n] for n in failed}),
                 "continuing in a fresh pool" if restart < MAX_RESTARTS else "giving up",
             )  # fmt: skip
+            if restart == MAX_RESTARTS:
+                break
             if runner is not None:
                 runner.__exit__(None, None, None)
             runner = ProcessPoolTaskRunner(max_workers=workers).__enter__()

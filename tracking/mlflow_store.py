@@ -28,23 +28,69 @@ def masked(uri: str) -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, naming the URI, when a tracking server does not answer its health check."""
+    """Fail in seconds, naming the URI, when a tracking server does not answer its health check
+    or refuses this process's credentials (see :func:`check_credentials`)."""
     if not uri.startswith(("http://", "https://")):
         return
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            if response.status == 200:
-                return
+            status = response.status
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):  # alive, behind authentication
-            return
-        reason = f"HTTP {exc.code}"
+        status = exc.code
     except (urllib.error.URLError, OSError) as exc:
-        reason = str(getattr(exc, "reason", exc))
+        status, reason = None, str(getattr(exc, "reason", exc))
+    if status in (200, 401, 403):  # 401/403: alive, behind authentication
+        return check_credentials(uri, timeout)
+    if status is not None:
+        reason = f"HTTP {status}"
     raise TrackingUnavailable(
         f"the MLflow tracking server at {masked(uri)} does not answer ({reason}); start it, or unset "
         "MLFLOW_TRACKING_URI to use the local SQLite store"
     )
+
+
+#: An API call any signed-in user may make; `/health` answers without authentication.
+CREDENTIALS_PROBE = "/api/2.0/mlflow/experiments/search"
+
+
+def check_credentials(uri: str, timeout: float = 5.0) -> None:
+    """Fail in seconds when the server at URI refuses the credentials MLflow would send (basic authentication).
+
+    One API call with MLflow's own client credentials (MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD, or a token): HTTP 401 or 403 stops here, before any work,
+    with what to set. Anything else, no answer included, is left to the calls that follow.
+    Messages name the user, never the password.
+    """
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    creds = get_default_host_creds(uri)
+    try:
+        response = http_request(
+            creds, CREDENTIALS_PROBE, "GET", max_retries=0, timeout=timeout, raise_on_status=False,
+            params={"max_results": 1},
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - a server that answered /health a moment ago; later calls retry
+        return
+    where = f"the MLflow tracking server at {masked(uri)}"
+    if response.status_code == 401:
+        if creds.token:
+            raise TrackingUnavailable(f"{where} rejected the token in MLFLOW_TRACKING_TOKEN (HTTP 401)")
+        if not (creds.username and creds.password):
+            raise TrackingUnavailable(
+                f"{where} requires a user name and password: set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (README, \"MLflow basic authentication\")"
+            )
+        raise TrackingUnavailable(
+            f"{where} rejected user {creds.username!r} (HTTP 401): check MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD"
+        )
+    if response.status_code == 403:
+        detail = " ".join(response.text.split())[:120] or "forbidden"
+        hint = ""
+        if "invalid host header" in detail.lower():
+            hint = "; add the host name of MLFLOW_TRACKING_URI to the server's --allowed-hosts"
+        raise TrackingUnavailable(f"{where} refuses this client (HTTP 403: {detail}){hint}")
 
 
 def check_artifact_root(uri: str, root: Path) -> None:

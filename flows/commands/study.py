@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Optional
+from contextlib import contextmanager
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
@@ -85,7 +86,7 @@ def run_study_command(
 
     with user_errors():
         mlflow_store.configure(settings)
-    with progress_display(name, storage, trials):
+    with progress_display(name, storage, trials), storage_in_environment(storage):
         outcome = run_study(
             workers=workers,
             main=main,
@@ -95,7 +96,7 @@ def run_study_command(
             hard_timeout_seconds=hard_timeout_seconds,
             sampler=sampler,
             pruner=pruner,
-            storage=storage,
+            storage=None,  # read from the environment by the flow and its workers (storage_in_environment)
             space_file=space,
             fixed=fixed,
             enqueue=list(KNOWN_GOOD) if enqueue else [],
@@ -108,6 +109,26 @@ def run_study_command(
     return {**outcome, "name": name, "storage": storage, "settings": settings}
 
 
+@contextmanager
+def storage_in_environment(storage: str) -> Iterator[None]:
+    """REDES_OPTUNA_STORAGE=STORAGE while the flow runs, for it and the worker processes it starts.
+
+    The storage URL may hold a database password: as a flow parameter it would be stored by
+    Prefect's API and shown in its UI, so it travels in the environment instead.
+    """
+    from flows.settings import ENV_OPTUNA_STORAGE
+
+    previous = os.environ.get(ENV_OPTUNA_STORAGE)
+    os.environ[ENV_OPTUNA_STORAGE] = storage
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_OPTUNA_STORAGE, None)
+        else:
+            os.environ[ENV_OPTUNA_STORAGE] = previous
+
+
 def progress_display(name: str, storage: str, trials: int):
     from flows.commands.study_progress import StudyProgress
 
@@ -118,6 +139,7 @@ def print_summary(outcome: dict[str, Any]) -> None:
     """The best parameters, validation and test accuracy, and where to look next."""
     from rich.table import Table
 
+    from flows.servers import mask_url
     from tracking import mlflow_store
 
     settings = outcome["settings"]
@@ -136,6 +158,6 @@ def print_summary(outcome: dict[str, Any]) -> None:
         table.add_row("[red]failed because[/]", reason)
     table.add_row("seconds", f"{outcome['seconds']:.0f}")
     table.add_row("MLflow", mlflow_store.run_url(settings, outcome["experiment_id"], outcome["parent_run_id"]))
-    table.add_row("Optuna", outcome["storage"])
+    table.add_row("Optuna", mask_url(outcome["storage"]))
     table.add_row("dashboards", "redes ui")
     console.print(table)

@@ -44,6 +44,7 @@ from flows.servers import (
 
 #: The admin password older MLflow releases shipped in basic_auth.ini; never accepted here.
 PUBLISHED_MLFLOW_ADMIN_PASSWORD = "password1234"
+MIN_MLFLOW_PASSWORD_LENGTH = 12  # mlflow.utils.validation._validate_password
 STOP_TIMEOUT = 15.0
 
 
@@ -282,6 +283,10 @@ def _check_auth_settings() -> None:
         raise BadInput(f"--mlflow-auth needs {' and '.join(missing)} in the environment (choose long random values)")
     if os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] == PUBLISHED_MLFLOW_ADMIN_PASSWORD:
         raise BadInput("MLFLOW_AUTH_ADMIN_PASSWORD is the password older MLflow releases published; choose another")
+    if len(os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]) < MIN_MLFLOW_PASSWORD_LENGTH:  # MLflow would refuse to start
+        raise BadInput(
+            f"MLFLOW_AUTH_ADMIN_PASSWORD is shorter than the {MIN_MLFLOW_PASSWORD_LENGTH} characters MLflow requires"
+        )
 
 
 def _allowed_hosts(host: str) -> str:
