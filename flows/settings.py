@@ -17,10 +17,12 @@ ENV_OPTUNA_STORAGE = "REDES_OPTUNA_STORAGE"
 ENV_MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
 ENV_PREFECT_API_URL = "PREFECT_API_URL"
 ENV_BLAS_THREADS = "REDES_BLAS_THREADS"
+ENV_OPTUNA_HEARTBEAT = "REDES_OPTUNA_HEARTBEAT"
 
 #: Every environment variable the code reads, for the compose-file check.
 SETTINGS_NAMES = (
     ENV_DATA_DIR, ENV_MNIST_MIRRORS, ENV_OPTUNA_STORAGE, ENV_MLFLOW_TRACKING_URI, ENV_PREFECT_API_URL, ENV_BLAS_THREADS,
+    ENV_OPTUNA_HEARTBEAT,
 )
 
 
@@ -42,6 +44,7 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     prefect_api_url: str | None = None
     blas_threads: int | None = None
+    optuna_heartbeat: str | None = None  # "interval,grace" in seconds; parsed by tracking.studies
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, workdir: Path | None = None) -> "Settings":
@@ -56,6 +59,7 @@ class Settings:
             mlflow_tracking_uri=env.get(ENV_MLFLOW_TRACKING_URI) or None,
             prefect_api_url=env.get(ENV_PREFECT_API_URL) or None,
             blas_threads=int(env[ENV_BLAS_THREADS]) if env.get(ENV_BLAS_THREADS) else None,
+            optuna_heartbeat=(env.get(ENV_OPTUNA_HEARTBEAT) or "").strip() or None,
         )
 
     def threads_per_worker(self, workers: int) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,9 @@ def is_journal(url: str) -> bool:
 
 def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
-    text = os.environ.get("REDES_OPTUNA_HEARTBEAT", "").strip()
+    from flows.settings import Settings
+
+    text = Settings.from_env().optuna_heartbeat
     if not text:
         return HEARTBEAT_INTERVAL, GRACE_PERIOD
     try:
