@@ -99,8 +99,9 @@ class _Signals:
             raise _Stop(self.received)
 
 
-class _Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
+class _Stop(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException, like KeyboardInterrupt: the `except Exception` of
+    a library (or of the experiment lookup) that is running when the signal lands must not swallow it."""
 
 
 def ui(
