@@ -48,7 +48,9 @@ UNAVAILABLE = 1
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the project's documented errors into one red line: exit 2 for bad input, 1 for a missing service."""
+    """Turn the project's documented errors into one red line: exit 2 for bad input, 1 for a missing service
+    or workers that keep dying."""
+    from flows.study_workers import WorkersKeepDying
     from tracking.mlflow_store import TrackingUnavailable
 
     try:
@@ -56,7 +58,7 @@ def user_errors() -> Iterator[None]:
     except bad_input_errors() as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(BAD_INPUT) from None
-    except TrackingUnavailable as exc:
+    except (TrackingUnavailable, WorkersKeepDying) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(UNAVAILABLE) from None
 

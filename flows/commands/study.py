@@ -86,7 +86,7 @@ def run_study_command(
 
     with user_errors():
         mlflow_store.configure(settings)
-    with progress_display(name, storage, trials), storage_in_environment(storage):
+    with user_errors(), progress_display(name, storage, trials), storage_in_environment(storage):
         outcome = run_study(
             workers=workers,
             main=main,
