@@ -51,6 +51,16 @@ class Objective:
         self.split = split
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # Optuna records FAIL; the reason goes with it, wherever it was raised
+            if "fail_reason" not in trial.user_attrs:
+                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
         ctx = self.context
         for key, value in process_identity().items():
             trial.set_user_attr(key, value)

@@ -84,14 +84,14 @@ def train_tracked(
         _log_interrupted(logger, history, "pruned", "KILLED")
         raise
     except Diverged as exc:
-        _log_interrupted(logger, history, "diverged", "FAILED", stopped=getattr(exc, "epoch", len(history)))
-        if trial is not None:
+        if trial is not None:  # first: ending the run may fail too (tracking server gone)
             trial.set_user_attr("fail_reason", f"diverged: {exc}")
+        _log_interrupted(logger, history, "diverged", "FAILED", stopped=getattr(exc, "epoch", len(history)))
         raise
     except BaseException as exc:
-        _log_interrupted(logger, history, "failed", "FAILED")
         if trial is not None and isinstance(exc, Exception):
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
+        _log_interrupted(logger, history, "failed", "FAILED")
         raise
 
     t0 = time.perf_counter()

@@ -4,6 +4,8 @@ and every COMPLETE Optuna trial has its finished MLflow run with all its epochs 
 
 The server is killed with SIGKILL (a crash, not a clean shutdown) and started again on the same
 port and the same SQLite file; its start-up (several seconds here) is the outage the study meets.
+A call that was in flight at the crash may fail its trial: recorded FAIL with the reason, its run
+ended FAILED, never COMPLETE.
 """
 
 from __future__ import annotations
@@ -55,10 +57,18 @@ def test_a_study_survives_an_mlflow_server_restart(tmp_path, redes_env, mlflow_s
 
         client = MlflowClient(url)
         trials = study_cli.trials_of(NAME, journal)
-        assert [t.state for t in trials] == [TrialState.COMPLETE] * TRIALS, [
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        # a call in flight when the server died may fail its trial (recorded, with its reason); no more
+        assert len(trials) == TRIALS and len(complete) + len(failed) == TRIALS and len(failed) <= 1, [
             (t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials
         ]
-        for trial in trials:
+        for trial in failed:
+            assert trial.user_attrs["fail_reason"]
+            if "mlflow_run_id" in trial.user_attrs:
+                run = client.get_run(trial.user_attrs["mlflow_run_id"])
+                assert run.info.status == "FAILED" and run.data.tags["optuna.trial_state"] == "FAIL"
+        for trial in complete:
             run = client.get_run(trial.user_attrs["mlflow_run_id"])
             assert run.info.status == "FINISHED", (trial.number, run.info.status)
             assert run.data.tags["optuna.trial_state"] == "COMPLETE"
