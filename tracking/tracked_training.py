@@ -73,8 +73,8 @@ def train_tracked(
             if timed(trial.should_prune):
                 raise optuna.TrialPruned(f"pruned at epoch {metrics.epoch} (val/accuracy {metrics.val_accuracy:.4f})")
 
-    timed(logger.log_params, {**config_params(config), **(params or {})})
     try:
+        timed(logger.log_params, {**config_params(config), **(params or {})})
         network = Network.from_config(config)
         result = train(
             network, split.X_train, split.y_train, split.X_val, split.y_val, config,
