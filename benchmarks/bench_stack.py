@@ -41,6 +41,7 @@ SPACE = (Path(__file__).with_name("fixed_784_100_10.toml")).read_text()
 
 
 def stack_helpers():
+    sys.path.insert(0, str(REPO / "tests"))  # the stack's helpers import tests/support, as under pytest
     spec = importlib.util.spec_from_file_location("redes_stack_helpers", REPO / "tests" / "integration" / "stack" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up

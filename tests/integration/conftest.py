@@ -1,4 +1,5 @@
-"""Real servers for integration tests: an MLflow tracking server on a free 127.0.0.1 port, Prefect's harness.
+"""Real servers for integration tests: MLflow tracking servers on free 127.0.0.1 ports, Prefect's
+harness, PostgreSQL databases of a test's own, and the environment of a `redes` subprocess.
 
 Each server is started by the fixture, polled on its health endpoint until it answers,
 and stopped by PID at the end.
@@ -7,52 +8,16 @@ and stopped by PID at the end.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
+from support import mlflow_server as mlflow_servers_module
+from support import postgres, study_cli as study_cli_module
+from support.mlflow_server import TEST_ENV, server_url, start_mlflow_server
+from support.study_cli import QUIET, SPACE_TOML
 
-from flows.servers import free_port, start_server, stop_server
-
-TEST_ENV = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-
-
-def start_mlflow_server(root: Path, port: int | None = None, backend: str | None = None):
-    """A real `mlflow server` keeping its runs in ROOT (SQLite backend, served artifacts), up and healthy.
-
-    BACKEND (a database URL) replaces the SQLite file; it travels in the environment, never on
-    the command line. Started again on the same ROOT and port, it serves the same runs: a restart.
-    """
-    port = port or free_port()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    env = {
-        **os.environ, **TEST_ENV,
-        "MLFLOW_BACKEND_STORE_URI": backend or f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # eight job runners we do not use
-    }  # fmt: skip
-    return start_server(
-        [
-            str(mlflow), "server",
-            "--serve-artifacts", "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        ],
-        health_url=f"http://127.0.0.1:{port}/health",
-        env=env,
-        log_path=root / "server.log",
-        timeout=120,
-    )
-
-
-def server_url(server) -> str:
-    """http://127.0.0.1:PORT of a server started by :func:`start_mlflow_server`."""
-    return server.health_url.rsplit("/", 1)[0]
+from flows.servers import stop_server
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +51,66 @@ def tracked_env(monkeypatch, tmp_path, mlflow_server, mnist_dir, tmp_path_factor
     monkeypatch.setenv("REDES_MNIST_MIRRORS", str(mnist_dir))
     monkeypatch.setenv("REDES_OPTUNA_STORAGE", str(tmp_path / "optuna-journal.log"))
     return tmp_path
+
+
+@pytest.fixture
+def redes_env(tmp_path, mnist_dir, tmp_path_factory, prefect_harness) -> Callable[..., dict[str, str]]:
+    """Build the environment of a `redes` subprocess working in tmp_path (space.toml written there).
+
+    It talks to this session's Prefect test API (no temporary server of its own), shares the
+    session's data cache, and logs to an MLflow SQLite file in tmp_path unless told otherwise.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    (tmp_path / "space.toml").write_text(SPACE_TOML)
+    api_url = PREFECT_API_URL.value()
+
+    def build(storage: str | Path, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "REDES_", "PREFECT_"))}
+        env.update(QUIET)
+        env.update(
+            {
+                "PREFECT_API_URL": api_url,
+                "PREFECT_HOME": str(tmp_path_factory.getbasetemp() / "prefect-home"),
+                "REDES_DATA_DIR": str(tmp_path_factory.getbasetemp() / "shared-data-cache"),
+                "REDES_MNIST_MIRRORS": str(mnist_dir),
+                "REDES_OPTUNA_STORAGE": str(storage),
+                "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "REDES_BLAS_THREADS": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    return build
+
+
+@pytest.fixture
+def study_cli():
+    """Helpers for tests that run `redes study` (study_command, trials_of, kill_mid_trial, …)."""
+    return study_cli_module
+
+
+@pytest.fixture
+def mlflow_servers():
+    """Start and restart MLflow servers of a test's own: start_mlflow_server(root, port, backend), server_url(server)."""
+    return mlflow_servers_module
+
+
+@pytest.fixture
+def pg_study_databases():
+    """Fresh PostgreSQL databases (own role, random password) for one test's stores; dropped at the end."""
+    reason = postgres.postgres_unavailable()
+    if reason:
+        pytest.fail(f"PostgreSQL cannot be used ({reason}); `make test` starts it (tests/services.sh)")
+    dbs = postgres.create_databases()
+    try:
+        yield dbs
+    finally:
+        postgres.drop_databases(dbs)
+
+
+@pytest.fixture
+def optuna_postgres_url(pg_study_databases):
+    """The URL of a fresh PostgreSQL database for one study."""
+    return pg_study_databases.url("optuna")

@@ -1,13 +1,12 @@
 """What the security tests share: an MLflow server with basic authentication, started by `redes ui
 --mlflow-auth` itself, and the `redes study` command they run against it.
 
-The fixtures of tests/integration/faults/conftest.py (`redes_env`, `optuna_postgres_url`) are
-loaded from that file by its path and re-exported here, so both folders use one copy.
+The environment of a `redes` subprocess (`redes_env`) and PostgreSQL databases
+(`optuna_postgres_url`) are fixtures of tests/integration/conftest.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import signal
@@ -18,23 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from support.study_cli import QUIET
+from support.study_cli import study_command as support_study_command
+
 from flows.servers import free_port, start_process, stop_process, wait_for_http
 
-
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_faults = _load("redes_faults_conftest", Path(__file__).resolve().parents[1] / "faults" / "conftest.py")
-redes_env = _faults.redes_env
-pg_study_databases = _faults.pg_study_databases
-optuna_postgres_url = _faults.optuna_postgres_url
-QUIET = _faults.QUIET
 
 ADMIN = "admin"  # MLflow's admin_username (its basic_auth.ini; MLFLOW_AUTH_ADMIN_USERNAME unset)
 SERVER_TIMEOUT = 180.0
@@ -142,11 +129,7 @@ def processes_in(folder: Path) -> list[int]:
 
 def study_command(name: str, workers: int = 1) -> list[str]:
     """A tiny `redes study`: three random trials of two epochs on a 2,000-image slice."""
-    return [
-        redes_executable(), "study", "--name", name, "--trials", "3", "--workers", str(workers),
-        "--sampler", "random", "--pruner", "none", "--epochs", "2", "--train-size", "2000", "--val-size", "500",
-        "--space", "space.toml",
-    ]  # fmt: skip
+    return support_study_command(name, 3, workers=workers, epochs=2)
 
 
 @pytest.fixture(scope="session")
