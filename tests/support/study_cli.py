@@ -14,30 +14,13 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
+from support.spaces import space_toml
+
 #: Trials of a second or two each on a 2,000-image slice, none that diverges.
-SPACE_TOML = """
-[space.eta]
-low = 0.1
-high = 0.5
-[space.lmbda]
-low = 0.1
-high = 1.0
-[space.dropout]
-low = 0.0
-high = 0.1
-[space.n_hidden]
-low = 1
-high = 1
-[space.hidden_1]
-low = 300
-high = 400
-[space.batch_size]
-choices = [32]
-[space.activation]
-choices = ["sigmoid"]
-[space.cost]
-choices = ["cross-entropy"]
-"""
+SPACE_TOML = space_toml(
+    eta=(0.1, 0.5), lmbda=(0.1, 1.0), dropout=(0.0, 0.1), n_hidden=(1, 1), hidden_1=(300, 400),
+    batch_size=[32], activation=["sigmoid"], cost=["cross-entropy"],
+)
 
 
 QUIET = {

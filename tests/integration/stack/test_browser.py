@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support.spaces import space_toml
 
 from flows.servers import free_port, http_json, start_server, stop_server
 
@@ -31,21 +32,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--virtual-time-budget=10000", "--window-size=1280,900", "--hide-scrollbars",
 ]  # fmt: skip
-SPACE = """
-[space.n_hidden]
-low = 1
-high = 1
-
-[space.hidden_1]
-low = 16
-high = 32
-
-[space.batch_size]
-choices = [64]
-
-[space.activation]
-choices = ["relu"]
-"""
+SPACE = space_toml(n_hidden=(1, 1), hidden_1=(16, 32), batch_size=[64], activation=["relu"])
 
 
 @pytest.fixture(scope="session")

@@ -17,25 +17,11 @@ import time
 import uuid
 
 import pytest
+from support.spaces import space_toml
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-[space.n_hidden]
-low = 1
-high = 1
-
-[space.hidden_1]
-low = 16
-high = 48
-log = true
-
-[space.batch_size]
-choices = [32, 64]
-
-[space.activation]
-choices = ["sigmoid", "relu"]
-"""
+SPACE = space_toml(n_hidden=(1, 1), hidden_1=(16, 48, "log"), batch_size=[32, 64], activation=["sigmoid", "relu"])
 TRIALS_PER_RUN = 2
 FLOW_RUNS = 2
 FLOW_RUN_TIMEOUT = 900.0

@@ -5,26 +5,12 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
+from support.spaces import space_toml
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-[space.hidden_1]
-low = 16
-high = 48
-log = true
-
-[space.n_hidden]
-low = 1
-high = 1
-
-[space.batch_size]
-choices = [32, 64]
-
-[space.activation]
-choices = ["sigmoid", "relu"]
-"""
+SPACE = space_toml(hidden_1=(16, 48, "log"), n_hidden=(1, 1), batch_size=[32, 64], activation=["sigmoid", "relu"])
 
 
 def _study(tmp_path, name, trials, workers=1, enqueue=None, pruner="none", epochs=3):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.spaces import space_toml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -10,21 +11,7 @@ from tracking import plots
 
 pytestmark = pytest.mark.integration
 
-SPACE = """
-[space.hidden_1]
-low = 16
-high = 40
-
-[space.n_hidden]
-low = 1
-high = 1
-
-[space.batch_size]
-choices = [32]
-
-[space.activation]
-choices = ["sigmoid"]
-"""
+SPACE = space_toml(hidden_1=(16, 40), n_hidden=(1, 1), batch_size=[32], activation=["sigmoid"])
 
 
 def test_parent_run_has_optuna_plots_and_the_champions_pictures(prefect_harness, tracked_env, tmp_path):
