@@ -212,10 +212,10 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{location}"))
 
 
-def group_alive(pgid: int) -> bool:
-    """True while any process of the group PGID exists (zombies included)."""
+def _reachable(kill, target: int) -> bool:
+    """True when signal 0 reaches TARGET through KILL (os.kill or os.killpg); someone else's counts."""
     try:
-        os.killpg(pgid, 0)
+        kill(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -223,14 +223,15 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group PGID exists (zombies included)."""
+    return _reachable(os.killpg, pgid)
+
+
 def pid_alive(pid: int) -> bool:
     """True while process PID exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _reachable(os.kill, pid):
         return False
-    except PermissionError:
-        return True
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

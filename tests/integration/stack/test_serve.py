@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.processes import wait_for_output
 
 from flows.schedules import NIGHTLY, WEEKLY_REFRESH
 from flows.servers import free_port, group_has_live_members, port_in_use, start_process, start_server, stop_process, stop_server
@@ -86,7 +87,7 @@ def test_serve_runs_both_schedules_to_completion_and_stops_on_sigterm(
     started = time.monotonic()
     serve = start_process(argv, env=env, cwd=tmp_path, log_path=log)
     try:
-        wait_for_text(serve, log, READY_MARK, timeout=180)
+        wait_for_output(serve, log, READY_MARK, timeout=180)
         with stack_helpers.prefect_client(prefect_server) as client:
             ids = {spec.name: client.read_deployment_by_name(spec.full_name).id for spec in (NIGHTLY, WEEKLY_REFRESH)}
             completed = wait_for_completed_runs(client, ids, serve, log, timeout=600)
@@ -125,7 +126,7 @@ def test_serve_without_prefect_api_url_starts_a_local_server_and_stops_on_sigint
         [executable("redes"), "serve", "--interval", "3600", "--prefect-port", str(port)], env=env, cwd=tmp_path, log_path=log
     )
     try:
-        text = wait_for_text(serve, log, READY_MARK, timeout=240)
+        text = wait_for_output(serve, log, READY_MARK, timeout=240)
         assert f"starting a Prefect server on 127.0.0.1:{port}" in text
         assert f"serving {NIGHTLY.full_name}: every 3600 s" in text and f"serving {WEEKLY_REFRESH.full_name}" in text
         assert port_in_use(port)
@@ -168,17 +169,6 @@ def wait_for_completed_runs(client, ids: dict, serve, log: Path, timeout: float)
         assert serve.poll() is None, f"redes serve exited with {serve.returncode}\n{tail(log)}"
         assert time.monotonic() < deadline, f"no COMPLETED run of every deployment within {timeout:.0f} s: {done}\n{tail(log)}"
         time.sleep(1)
-
-
-def wait_for_text(process: subprocess.Popen, path: Path, mark: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        if mark in text:
-            return text
-        assert process.poll() is None, f"exited with {process.returncode} before printing {mark!r}:\n{text}"
-        assert time.monotonic() < deadline, f"{mark!r} not printed within {timeout:.0f} s:\n{text}"
-        time.sleep(0.2)
 
 
 def tail(path: Path, lines: int = 60) -> str:

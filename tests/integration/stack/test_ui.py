@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.processes import wait_for_output
 
 from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, pid_alive, port_in_use, stop_process
 
@@ -129,20 +130,6 @@ def test_ui_refuses_a_port_in_use_before_starting_anything(tmp_path):
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"port {port}" in done.stderr and "in use" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
-
-
-def wait_for_output(process: subprocess.Popen, path: Path, mark: str, timeout: float) -> str:
-    """The output so far, once it contains MARK; fails if the process exits first or TIMEOUT passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        if mark in text:
-            return text
-        if process.poll() is not None:
-            pytest.fail(f"redes ui exited with {process.returncode} before printing its addresses:\n{text}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"redes ui printed no addresses within {timeout:.0f} s:\n{text}")
-        time.sleep(0.2)
 
 
 def table_rows(text: str) -> dict[str, dict]:

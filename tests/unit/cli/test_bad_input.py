@@ -8,15 +8,6 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("REDES_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("REDES_OPTUNA_STORAGE", raising=False)
-    return tmp_path
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
