@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -174,15 +173,6 @@ def wait_for_completed_runs(client, ids: dict, serve, log: Path, timeout: float)
 def tail(path: Path, lines: int = 60) -> str:
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
     return f"--- last lines of {path} ---\n" + "\n".join(text[-lines:])
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-                return True
-    return False
 
 
 def prefect_server_pids(port: int) -> list[int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from support.processes import wait_for_output
 
-from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, pid_alive, port_in_use, stop_process
+from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, port_in_use, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -140,12 +140,3 @@ def table_rows(text: str) -> dict[str, dict]:
         if len(cells) >= 3 and cells[2].isdigit() and cells[1].startswith("http"):
             rows[cells[0]] = {"url": cells[1], "pid": int(cells[2])}
     return rows
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == pgid and pid_alive(int(entry.name)):
-                return True
-    return False
