@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow.entities import DatasetInput, InputTag, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -69,8 +70,28 @@ def log_split_inputs(manifest_or_split_dir: str | Path, run_id: str | None = Non
         )
         for dataset, context in split_datasets(manifest_or_split_dir)
     ]
-    MlflowClient().log_inputs(run_id, datasets=inputs)
+    log_inputs_once_inserted(MlflowClient(), run_id, inputs)
     return [i.dataset.digest for i in inputs]
+
+
+#: How a tracking database refuses a second insert of the same dataset (PostgreSQL, SQLite, MySQL).
+DUPLICATE_KEY_ERRORS = ("UniqueViolation", "UNIQUE constraint failed", "Duplicate entry", "IntegrityError")
+
+
+def log_inputs_once_inserted(client: MlflowClient, run_id: str, inputs: list, attempts: int = 3) -> None:
+    """Log dataset inputs of RUN_ID, racing other runs that log the same datasets at the same moment.
+
+    MLflow's server looks a dataset up and inserts it if missing; two studies starting together
+    on one tracking server both insert, and the second fails on the unique key. The dataset then
+    exists, so the next attempt links it.
+    """
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as exc:
+            if attempt == attempts - 1 or not any(marker in str(exc) for marker in DUPLICATE_KEY_ERRORS):
+                raise
 
 
 def log_prepare_data_run(split_dir: str | Path, settings: Settings | None = None) -> str:
