@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 import core
 from core.network import Network
 from tracking import plots
+from tracking.mlflow_store import is_duplicate_key
 from tracking.tracked_training import WEIGHTS_ARTIFACT, WEIGHTS_FILE
 
 REGISTERED_MODEL = "redes-mnist"
@@ -122,15 +123,31 @@ def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: flo
     version = str(info.registered_model_version)
     client.set_model_version_tag(REGISTERED_MODEL, version, "val_accuracy", f"{val_accuracy:.6f}")
     client.set_model_version_tag(REGISTERED_MODEL, version, "source_run_id", run_id)
-    try:
-        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-        current_val = float(current.tags.get("val_accuracy", "-1"))
-    except MlflowException:
-        current_val = -1.0
-    promoted = val_accuracy > current_val
-    if promoted:
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
-    return version, promoted
+    return version, promote_if_better(client, version, val_accuracy)
+
+
+def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, attempts: int = 3) -> bool:
+    """Point the champion alias at VERSION if it beats the current champion's validation accuracy.
+
+    Two studies finishing together both set the alias; MLflow's server then fails one on the
+    alias's unique key. The loser compares again with the winner and moves the alias only if
+    it is still better.
+    """
+    for attempt in range(attempts):
+        try:
+            current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+            current_val = float(current.tags.get("val_accuracy", "-1"))
+        except MlflowException:
+            current_val = -1.0
+        if val_accuracy <= current_val:
+            return False
+        try:
+            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+            return True
+        except MlflowException as exc:
+            if attempt == attempts - 1 or not is_duplicate_key(exc):
+                raise
+    return False
 
 
 def evaluate_best_trial(client: MlflowClient, parent_run_id: str, best_run_id: str, val_accuracy: float, split: Any) -> dict:

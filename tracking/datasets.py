@@ -21,6 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from flows.data.split import load_split
 from flows.settings import Settings
+from tracking.mlflow_store import is_duplicate_key
 
 DATA_EXPERIMENT = "redes-data"
 DATA_RUN_NAME = "prepare-data"
@@ -74,10 +75,6 @@ def log_split_inputs(manifest_or_split_dir: str | Path, run_id: str | None = Non
     return [i.dataset.digest for i in inputs]
 
 
-#: How a tracking database refuses a second insert of the same dataset (PostgreSQL, SQLite, MySQL).
-DUPLICATE_KEY_ERRORS = ("UniqueViolation", "UNIQUE constraint failed", "Duplicate entry", "IntegrityError")
-
-
 def log_inputs_once_inserted(client: MlflowClient, run_id: str, inputs: list, attempts: int = 3) -> None:
     """Log dataset inputs of RUN_ID, racing other runs that log the same datasets at the same moment.
 
@@ -90,7 +87,7 @@ def log_inputs_once_inserted(client: MlflowClient, run_id: str, inputs: list, at
             client.log_inputs(run_id, datasets=inputs)
             return
         except MlflowException as exc:
-            if attempt == attempts - 1 or not any(marker in str(exc) for marker in DUPLICATE_KEY_ERRORS):
+            if attempt == attempts - 1 or not is_duplicate_key(exc):
                 raise
 
 

@@ -18,6 +18,15 @@ from flows.servers import mask_url
 from flows.settings import Settings
 
 
+#: How a tracking database refuses a second insert of the same key (PostgreSQL, SQLite, MySQL).
+DUPLICATE_KEY_ERRORS = ("UniqueViolation", "UNIQUE constraint failed", "Duplicate entry", "IntegrityError")
+
+
+def is_duplicate_key(exc: Exception) -> bool:
+    """True when the server lost an insert race: it looked a row up, found none, and another client inserted it first."""
+    return any(marker in str(exc) for marker in DUPLICATE_KEY_ERRORS)
+
+
 class TrackingUnavailable(RuntimeError):
     """The MLflow tracking server does not answer; raised before any work is done."""
 
