@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
-import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -39,24 +36,18 @@ def full_artifact_folder(tmp_path):
     yield from _tmpfs_artifact_folder(tmp_path, "size=256k")
 
 
-def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes_env, full_artifact_folder):
+def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes_env, full_artifact_folder, study_cli):
     journal = tmp_path / "optuna-journal.log"
     env = redes_env(journal)
-    redes = Path(sys.executable).with_name("redes")
     done = subprocess.run(
-        [str(redes), "study", "--name", "full", "--trials", "2", "--workers", "1", "--sampler", "random", "--pruner",
-         "none", "--epochs", "2", "--train-size", "2000", "--val-size", "500", "--space", "space.toml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        study_cli.study_command("full", 2, epochs=2), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     output = done.stdout + done.stderr
     assert "no trial completed" in output, output[-3000:]
     flat = " ".join(output.replace("│", " ").split())  # the summary table wraps its cells at the terminal width
     assert "failed because" in flat and "No space left on device" in flat
 
-    from tracking import studies
-
-    study = optuna.load_study(study_name="full", storage=studies.open_storage(str(journal)))
-    trials = study.get_trials(deepcopy=False)
+    trials = study_cli.trials_of("full", journal)
     assert len(trials) == 2
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     for trial in trials:
@@ -73,16 +64,14 @@ def read_only_artifact_folder(tmp_path):
     yield from _tmpfs_artifact_folder(tmp_path, "ro,size=64k")
 
 
-def test_a_read_only_artifact_folder_is_a_clear_error_before_any_work(tmp_path, redes_env, read_only_artifact_folder):
+def test_a_read_only_artifact_folder_is_a_clear_error_before_any_work(tmp_path, redes_env, read_only_artifact_folder, study_cli):
     import time
 
     journal = tmp_path / "optuna-journal.log"
     env = redes_env(journal)
-    redes = Path(sys.executable).with_name("redes")
     started = time.monotonic()
     done = subprocess.run(
-        [str(redes), "study", "--name", "ro", "--trials", "2", "--workers", "1", "--epochs", "1", "--train-size",
-         "2000", "--val-size", "500", "--space", "space.toml"],
+        study_cli.study_command("ro", 2, epochs=1),
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     output = " ".join((done.stdout + done.stderr).split())
