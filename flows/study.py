@@ -46,7 +46,10 @@ def open_study(
     settings = Settings.from_env()
     client = mlflow_store.configure(settings)
     space = load_space(space_file, fixed)
-    study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed)
+    from flows.data.split import read_manifest
+
+    split = read_manifest(split_path)["spec"]
+    study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed, split=split)
     if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
         from tracking.objective import fail_orphaned_trials
 

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.servers import mask_url
 from flows.settings import Settings
+from tracking import names, stores
 
 
 #: How a tracking database refuses a second insert of the same key (PostgreSQL, SQLite, MySQL).
@@ -130,18 +131,48 @@ def configure(settings: Settings | None = None) -> MlflowClient:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    open_sqlite_store(uri, client)
+    return client
+
+
+_opened: set[str] = set()
+
+
+def open_sqlite_store(uri: str, client: MlflowClient) -> None:
+    """Once per process: check an embedded SQLite store and create (or upgrade) its schema under a lock.
+
+    Two commands starting together in a new folder would otherwise both run MLflow's schema
+    migration on the same file, and one would crash ("duplicate column name").
+    """
+    path = local_path(uri)
+    if path is None or uri in _opened:
+        return
+    stores.check_sqlite(path)
+    try:
+        with stores.creation_lock(path.parent):
+            client.search_experiments(max_results=1)  # builds the store: creates or upgrades the schema
+    except Exception as exc:  # noqa: BLE001 - a database error here means the file, named in the message
+        if stores.is_disk_full(exc):
+            raise stores.StoreFull(f"the disk of the MLflow database {path} is full: free some space") from None
+        if "malformed" in str(exc) or "not a database" in str(exc):
+            raise stores.StoreDamaged(
+                f"the MLflow database {path} is damaged ({str(exc).splitlines()[0][:120]}); {stores.move_aside_hint(path)}"
+            ) from None
+        raise
+    _opened.add(uri)
 
 
 def experiment_id(client: MlflowClient, name: str, settings: Settings | None = None) -> str:
     """The id of experiment NAME, created on first use (with a local artifact folder when embedded)."""
     settings = settings or Settings.from_env()
+    check_experiment_name(name, settings)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
     location = None
-    if not settings.tracking_uri.startswith(("http://", "https://", "databricks")):
-        location = (settings.artifact_root / name).as_uri()
+    if is_embedded(settings.tracking_uri):
+        location = names.inside(settings.artifact_root, name).as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException:
@@ -150,6 +181,19 @@ def experiment_id(client: MlflowClient, name: str, settings: Settings | None = N
         if found is None:
             raise
         return found.experiment_id
+
+
+def is_embedded(uri: str) -> bool:
+    """True when this process writes the artifacts itself (no tracking server in between)."""
+    return not uri.startswith(("http://", "https://", "databricks"))
+
+
+def check_experiment_name(name: str, settings: Settings | None = None, option: str = "the experiment name") -> None:
+    """Before any work: NAME is a name, and its artifact folder (embedded store) stays inside the artifact root."""
+    names.check_name(option, name)
+    settings = settings or Settings.from_env()
+    if is_embedded(settings.tracking_uri):
+        names.inside(settings.artifact_root, name)
 
 
 def run_url(settings: Settings, experiment: str, run_id: str | None = None) -> str:

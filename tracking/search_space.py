@@ -26,6 +26,7 @@ The defaults can be overridden by a TOML file (``--space``)::
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -116,19 +117,35 @@ def _as_dict(dim: Dimension) -> dict[str, Any]:
     return {"low": dim.low, "high": dim.high, "log": dim.log}
 
 
+#: What a study holds fixed when neither an option nor the space file's [fixed] says otherwise.
+FIXED_DEFAULTS: dict[str, Any] = {"epochs": 30, "patience": 5, "seed": 0, "eta_schedule": False}
+
+
 def fixed_options(epochs: int, patience: int | None, seed: int, eta_schedule: bool) -> dict[str, Any]:
     """The training options a study holds fixed; stored with its space, so they must match to continue it."""
     return {"epochs": epochs, "patience": patience, "seed": seed, "eta_schedule": eta_schedule}
+
+
+def given_options(**options: Any) -> dict[str, Any]:
+    """The options given on the command line (None: not given), to be merged with [fixed] by :func:`load_space`."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
     return SearchSpace(dimensions=dict(DEFAULT_SPACE), fixed=dict(fixed or {}))
 
 
-def load_space(path: str | Path | None, fixed: dict[str, Any] | None = None) -> SearchSpace:
-    """Read a TOML search-space file over the defaults; ``fixed`` (from options) wins over the file."""
+def load_space(
+    path: str | Path | None, fixed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
+) -> SearchSpace:
+    """Read a TOML search-space file over the defaults.
+
+    Held fixed: ``defaults`` (the options' defaults), then the file's ``[fixed]``, then
+    ``fixed`` (the options given); an option given with another value than ``[fixed]``
+    is refused rather than one of them silently ignored.
+    """
     if path is None:
-        return default_space(fixed)
+        return default_space({**(defaults or {}), **(fixed or {})})
     path = Path(path)
     try:
         document = tomllib.loads(path.read_text())
@@ -157,7 +174,13 @@ def load_space(path: str | Path | None, fixed: dict[str, Any] | None = None) -> 
                 raise SearchSpaceError(f"{path}: [grid] has unknown key {name!r}; known keys: {sorted(SEARCHABLE)}")
             if not isinstance(values, list) or not values:
                 raise SearchSpaceError(f"{path}: [grid] {name} must be a non-empty list of values, got {values!r}")
-    return SearchSpace(dimensions=dimensions, fixed={**file_fixed, **(fixed or {})}, grid=grid)
+    for name, value in (fixed or {}).items():
+        if name in file_fixed and file_fixed[name] != value:
+            raise SearchSpaceError(
+                f"{path}: [fixed] {name} = {file_fixed[name]!r} but --{name.replace('_', '-')} {value!r}; "
+                "give it in one place only"
+            )
+    return SearchSpace(dimensions=dimensions, fixed={**(defaults or {}), **file_fixed, **(fixed or {})}, grid=grid)
 
 
 def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
@@ -175,7 +198,10 @@ def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
     if not keys <= {"low", "high", "log"} or not {"low", "high"} <= keys:
         raise SearchSpaceError(f"{where}: keys {sorted(keys)}; expected low and high (and optionally log), or choices")
     low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
-    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))) or low > high:
+    for bound in (low, high):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise SearchSpaceError(f"{where}: low and high must be finite numbers, got low={low!r} high={high!r}")
+    if low > high:
         raise SearchSpaceError(f"{where}: an empty range low={low!r} high={high!r}; low must not exceed high")
     if log and low <= 0:
         raise SearchSpaceError(f"{where}: a log range needs low > 0, got {low!r}")
@@ -184,6 +210,74 @@ def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
             raise SearchSpaceError(f"{where}: {name} is an integer; use integer low and high")
         return IntRange(low, high, log)
     return FloatRange(float(low), float(high), log)
+
+
+#: A small, valid trial: the background against which each range end or choice is checked.
+PROBE = {"eta": 0.1, "lmbda": 1.0, "dropout": 0.0, "batch_size": 1, "activation": "sigmoid", "cost": "cross-entropy",
+         "n_hidden": 1, "hidden_1": 30, "hidden_2": 30, "hidden_3": 30}
+
+
+def check_space(space: SearchSpace, n_train: int | None = None, workers: int = 1, where: str = "--space") -> None:
+    """Before any work: every fixed value, both ends of every range, every choice and every grid value
+    is a valid training option (as the CLI flags are checked), and the largest network fits in memory."""
+    from core.errors import ConfigError
+
+    def check(label: str, values: dict[str, Any]) -> None:
+        try:
+            config_from_params({**PROBE, **space.fixed, **values}, SearchSpace({}, {})).validate(n_train=n_train)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise SearchSpaceError(f"{where}: {label}: {exc}") from None
+
+    check("[fixed]", {})
+    for name, dim in sorted(space.dimensions.items()):
+        if name in space.fixed or (space.grid is not None and name not in space.grid):
+            continue
+        ends = dim.choices if isinstance(dim, Choice) else (dim.low, dim.high)
+        for value in ends:
+            check(f"[space.{name}] {value!r}", {name: value})
+    for name, values in sorted((space.grid or {}).items()):
+        for value in values:
+            check(f"[grid] {name} = {value!r}", {name: value})
+    n_hidden = largest(space, "n_hidden")
+    if not isinstance(n_hidden, int) or not 0 <= n_hidden <= MAX_HIDDEN_LAYERS:
+        raise SearchSpaceError(f"{where}: n_hidden goes up to {n_hidden!r}; use 0 to {MAX_HIDDEN_LAYERS} hidden layers")
+    hidden = [largest(space, name) for name in HIDDEN_NAMES[:n_hidden]]
+    sizes = (INPUT_SIZE, *hidden, OUTPUT_SIZE)
+    itemsize = 8 if space.fixed.get("dtype") == "float64" else 4
+    need, budget = network_bytes(sizes, largest(space, "batch_size"), itemsize), memory_budget(workers)
+    if need > budget:
+        raise SearchSpaceError(
+            f"{where}: the largest network of this space, {'-'.join(map(str, sizes))}, needs about {need / 2**30:.1f} GiB "
+            f"per trial, more than {budget / 2**30:.1f} GiB (this machine's memory / {workers} worker(s)); "
+            "lower the high end of the hidden sizes"
+        )
+
+
+def largest(space: SearchSpace, name: str) -> Any:
+    """The largest value NAME can take in SPACE (fixed, grid, range or choice)."""
+    if name in space.fixed:
+        return space.fixed[name]
+    if space.grid is not None:
+        return max(space.grid[name]) if name in space.grid else PROBE[name]
+    dim = space.dimensions[name]
+    return max(dim.choices) if isinstance(dim, Choice) else dim.high
+
+
+def network_bytes(sizes: tuple[int, ...], batch_size: int, itemsize: int = 4) -> int:
+    """A rough peak memory of one trial: weights, gradients, the best epoch's copy and update temporaries
+    (5 copies of the parameters), and 3 activation buffers per layer for the larger of a mini-batch and an
+    evaluation chunk."""
+    from core.network import CHUNK
+
+    params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    rows = max(int(batch_size), CHUNK)
+    return itemsize * (5 * params + 3 * rows * sum(sizes[1:]))
+
+
+def memory_budget(workers: int) -> int:
+    """This machine's memory shared by W workers (each runs one trial at a time)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return total // max(1, workers)
 
 
 def suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:

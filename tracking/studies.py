@@ -8,6 +8,7 @@ heartbeats so a killed worker's trial is failed and retried with the same parame
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -17,6 +18,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from tracking import stores
 from tracking.search_space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "qmc")
@@ -25,6 +27,7 @@ RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pym
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
 SPACE_ATTR = "redes_space"
+SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_size": …, "val_size": …, "seed": …, "stratify": …}
 log = logging.getLogger(__name__)
 
 
@@ -102,16 +105,18 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is None:
         path = Path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        with stores.creation_lock(path.parent):
+            return JournalStorage(JournalFileBackend(str(path)))
     if scheme == "postgresql":
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return RDBStorage(
-        url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=2),
-    )
+    sqlite_file = Path(url.split("sqlite:///", 1)[1]) if url.startswith("sqlite:///") else None
+    with stores.creation_lock(sqlite_file.parent) if sqlite_file else contextlib.nullcontext():
+        return RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=2),
+        )
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -139,9 +144,13 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
 
 
 def create_or_load(
-    name: str, storage: Any, space: SearchSpace, sampler: str = "tpe", pruner: str = "median", seed: int | None = None
+    name: str, storage: Any, space: SearchSpace, sampler: str = "tpe", pruner: str = "median", seed: int | None = None,
+    split: dict[str, Any] | None = None,
 ) -> optuna.Study:
-    """Create the study NAME, or continue it; refuse to continue it with a different search space."""
+    """Create the study NAME, or continue it; refuse to continue it with a different search space.
+
+    SPLIT (the data split's spec) is recorded on a new study; the command checked a continued one's before any work.
+    """
     quiet_optuna()
     study = optuna.create_study(
         study_name=name,
@@ -160,11 +169,35 @@ def create_or_load(
             f"study {name!r} already exists with a different search space; continue it with the same --space "
             f"and options, or start a new study with another --name"
         )
+    if split is not None and SPLIT_ATTR not in study.user_attrs:
+        study.set_user_attr(SPLIT_ATTR, json.dumps(split, sort_keys=True))
     return study
 
 
-def check_existing_space(name: str, url: str, space: SearchSpace) -> None:
-    """Before any work: refuse a study NAME that already exists in URL with another search space.
+def describe_split(spec: dict[str, Any]) -> str:
+    return f"--train-size {spec.get('train_size')} --val-size {spec.get('val_size')}" + (
+        f" (seed {spec['seed']}{', stratified' if spec.get('stratify') else ''})" if spec.get("seed") is not None else ""
+    )
+
+
+def check_split(name: str, stored: str | None, split: dict[str, Any] | None, force: bool) -> str | None:
+    """A study continued on another split than its first trials' is refused, or with FORCE a warning (returned)."""
+    if stored is None or split is None or json.loads(stored) == split:
+        return None
+    message = (
+        f"study {name!r} was run on {describe_split(json.loads(stored))}, not {describe_split(split)}: its trials' "
+        "validation accuracies would not be comparable"
+    )
+    if not force:
+        raise StudyError(f"{message}; use the same sizes, another --name, or --force to continue it anyway")
+    return message
+
+
+def check_existing_space(
+    name: str, url: str, space: SearchSpace, split: dict[str, Any] | None = None, force: bool = False
+) -> str | None:
+    """Before any work: refuse a study NAME that already exists in URL with another search space,
+    or on another split unless FORCE (then the warning is returned).
 
     Writes nothing: a journal file that does not exist yet is not created, and a database's
     tables are not created either (a database without them holds no study).
@@ -173,6 +206,7 @@ def check_existing_space(name: str, url: str, space: SearchSpace) -> None:
     if "://" not in url:
         if not Path(url).is_file():
             return
+        stores.check_journal(Path(url))
         storage = JournalStorage(JournalFileBackend(str(url)))
     else:
         if url.startswith("postgresql://"):
@@ -183,9 +217,10 @@ def check_existing_space(name: str, url: str, space: SearchSpace) -> None:
             return
     try:
         study_id = storage.get_study_id_from_name(name)
-        stored = storage.get_study_user_attrs(study_id).get(SPACE_ATTR)
+        attrs = storage.get_study_user_attrs(study_id)
+        stored, stored_split = attrs.get(SPACE_ATTR), attrs.get(SPLIT_ATTR)
     except Exception:  # KeyError: no such study; anything else is reported later by the flow itself
-        return
+        return None
     finally:
         if isinstance(storage, RDBStorage):
             storage.remove_session()
@@ -195,6 +230,7 @@ def check_existing_space(name: str, url: str, space: SearchSpace) -> None:
             f"study {name!r} already exists in {url.split('@')[-1]} with a different search space; continue it with "
             f"the same --space and options, or start a new study with another --name"
         )
+    return check_split(name, stored_split, split, force)
 
 
 def load(name: str, storage: Any, sampler: str = "tpe", pruner: str = "median") -> optuna.Study:

@@ -11,6 +11,7 @@ from flows.commands.common import (
     MirrorOption,
     TrainSizeOption,
     ValSizeOption,
+    check_split_sizes,
     console,
     is_terminal,
     quiet_prefect_logs,
@@ -36,6 +37,8 @@ def baselines(
     from tracking import mlflow_store
 
     with user_errors():
+        check_split_sizes(train_size, val_size)
+        mlflow_store.check_experiment_name(experiment, option="--experiment")
         mlflow_store.configure()
     results = baselines_flow(
         svm=svm, experiment=experiment, mirrors=mirror, train_size=train_size, val_size=val_size, seed=seed,

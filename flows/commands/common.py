@@ -10,6 +10,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,10 +35,11 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [BadInput, ConfigError]
     try:
+        from tracking.names import BadName
         from tracking.search_space import SearchSpaceError
         from tracking.studies import StudyError
 
-        errors += [SearchSpaceError, StudyError]
+        errors += [BadName, SearchSpaceError, StudyError]
     except ImportError:  # pragma: no cover - tracking not installed
         pass
     return tuple(errors)
@@ -52,15 +54,25 @@ def user_errors() -> Iterator[None]:
     or workers that keep dying."""
     from flows.study_workers import WorkersKeepDying
     from tracking.mlflow_store import TrackingUnavailable
+    from tracking.stores import StoreDamaged, StoreFull
 
     try:
         yield
     except bad_input_errors() as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         raise typer.Exit(BAD_INPUT) from None
-    except (TrackingUnavailable, WorkersKeepDying) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+    except (TrackingUnavailable, WorkersKeepDying, StoreDamaged, StoreFull) as exc:
+        print_error(exc)
         raise typer.Exit(UNAVAILABLE) from None
+
+
+def print_error(exc: BaseException | str) -> None:
+    """One red line; the message is the user's text (file names, TOML keys like [space.eta]), never Rich markup."""
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+
+
+def print_warning(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
 def quiet_prefect_logs() -> None:
@@ -102,6 +114,17 @@ def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
     if len(sizes) >= 2 and output_encoding != "binary" and sizes[-1] != MNIST_CLASSES:
         raise BadInput(f"--sizes {text!r}: the last size must be {MNIST_CLASSES}, one output per digit")
     return sizes
+
+
+def check_split_sizes(train_size: int, val_size: int) -> None:
+    """--train-size and --val-size must fit in MNIST's 60,000 training images together."""
+    from flows.data.split import N_TRAIN_FILE
+
+    if train_size + val_size > N_TRAIN_FILE:
+        raise BadInput(
+            f"--train-size {train_size} + --val-size {val_size} = {train_size + val_size} exceeds the {N_TRAIN_FILE:,} "
+            f"training images of MNIST; lower one of them (e.g. --train-size {max(1, N_TRAIN_FILE - val_size)})"
+        )
 
 
 def is_terminal() -> bool:

@@ -20,10 +20,11 @@ def run(
     mirror: MirrorOption = None,
 ) -> None:
     """The main job of `make run`: prepare MNIST, search for ~10 minutes, test the best network once."""
-    from flows.commands.common import parse_duration
+    from flows.commands.common import parse_duration, user_errors
 
-    # trials still running when the budget ends may finish their epoch for 90 s more, then are cut short
-    hard_timeout = f"{parse_duration(timeout) + 90:.0f}s"
+    with user_errors():
+        # trials still running when the budget ends may finish their epoch for 90 s more, then are cut short
+        hard_timeout = f"{parse_duration(timeout) + 90:.0f}s"
     options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name, "hard_timeout": hard_timeout}
     outcome = run_study_command(storage=storage, space=None, mirror=mirror, main=True, **options)
     print_summary(outcome)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
 from flows.commands.common import (
     BadInput,
+    check_split_sizes,
     MirrorOption,
     TrainSizeOption,
     ValSizeOption,
     console,
     is_terminal,
+    print_warning,
     parse_duration,
     quiet_prefect_logs,
     user_errors,
@@ -34,27 +37,28 @@ def study(
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage: journal file path or postgresql+psycopg:// URL.")] = None,
     space: Annotated[Optional[str], typer.Option(help="TOML file overriding the search space.")] = None,
     enqueue: Annotated[bool, typer.Option("--enqueue/--no-enqueue", help="Start with known-good parameter sets.")] = False,
-    epochs: Annotated[int, typer.Option(help="Most epochs per trial.")] = 30,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience per trial.")] = 5,
-    eta_schedule: Annotated[bool, typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η in each trial when validation stalls.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the sampler and of every trial.")] = 0,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs per trial (default: [fixed] of --space, else 30).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience per trial (default: [fixed], else 5).")] = None,
+    eta_schedule: Annotated[Optional[bool], typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η in each trial when validation stalls (default: [fixed], else off).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: [fixed], else 0).")] = None,
     diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Log per-layer gradient norms, weight norms and saturation in every trial (costs up to ~20 % per epoch).")] = False,
     train_size: TrainSizeOption = 50_000,
     val_size: ValSizeOption = 10_000,
     mirror: MirrorOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue a study on another --train-size/--val-size than its first trials (with a warning).")] = False,
 ) -> None:
     """Search hyperparameters with Optuna; every trial is a child run in MLflow; the best is tested once."""
     outcome = run_study_command(
         name=name, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, workers=workers, storage=storage,
         space=space, enqueue=enqueue, epochs=epochs, patience=patience, eta_schedule=eta_schedule, seed=seed, train_size=train_size,
-        val_size=val_size, mirror=mirror, diagnostics=diagnostics,
+        val_size=val_size, mirror=mirror, diagnostics=diagnostics, force=force,
     )
     print_summary(outcome)
 
 
 def run_study_command(
     *, name, trials, timeout, sampler, pruner, workers, storage, space, enqueue, epochs, patience, seed,
-    train_size, val_size, mirror, eta_schedule=False, main=False, hard_timeout=None, diagnostics=False,
+    train_size, val_size, mirror, eta_schedule=None, main=False, hard_timeout=None, diagnostics=False, force=False,
 ) -> dict[str, Any]:
     """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
     from flows.settings import Settings
@@ -62,20 +66,28 @@ def run_study_command(
     settings = Settings.from_env()
     storage = storage or settings.study_storage
     with user_errors():
-        from tracking import studies
-        from tracking.search_space import KNOWN_GOOD, fixed_options, load_space
+        from flows.data.split import SplitSpec
+        from tracking import mlflow_store, studies, stores
+        from tracking.search_space import FIXED_DEFAULTS, KNOWN_GOOD, check_space, given_options, load_space
 
+        mlflow_store.check_experiment_name(name, settings, "--name")
+        check_split_sizes(train_size, val_size)
         timeout_seconds = parse_duration(timeout)
         if sampler not in studies.SAMPLERS:
             raise BadInput(f"--sampler {sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
         if pruner not in studies.PRUNERS:
             raise BadInput(f"--pruner {pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
         hard_timeout_seconds = parse_duration(hard_timeout)
-        fixed = fixed_options(epochs, patience, seed, eta_schedule)
-        search_space = load_space(space, fixed)
+        given = given_options(epochs=epochs, patience=patience, seed=seed, eta_schedule=eta_schedule)
+        search_space = load_space(space, given, FIXED_DEFAULTS)
+        fixed = search_space.fixed
+        check_space(search_space, n_train=train_size, workers=workers, where=space or "options")
         studies.check_storage_url(storage)
-        studies.check_existing_space(name, storage, search_space)
-        studies.make_sampler(sampler, search_space, seed)
+        split = asdict(SplitSpec(train_size=train_size, val_size=val_size))
+        warning = studies.check_existing_space(name, storage, search_space, split, force)
+        if warning:
+            print_warning(warning)
+        studies.make_sampler(sampler, search_space, fixed["seed"])
         for params in KNOWN_GOOD if enqueue else []:
             from tracking.search_space import config_from_params
 
@@ -85,6 +97,8 @@ def run_study_command(
     from tracking import mlflow_store
 
     with user_errors():
+        if mlflow_store.is_embedded(settings.tracking_uri):
+            stores.check_free_space(settings.workdir)
         mlflow_store.configure(settings)
     with user_errors(), progress_display(name, storage, trials), storage_in_environment(storage):
         outcome = run_study(
@@ -103,7 +117,7 @@ def run_study_command(
             mirrors=mirror,
             train_size=train_size,
             val_size=val_size,
-            seed=seed,
+            seed=fixed["seed"],
             diagnostics=diagnostics,
         )
     return {**outcome, "name": name, "storage": storage, "settings": settings}
@@ -137,25 +151,26 @@ def progress_display(name: str, storage: str, trials: int):
 
 def print_summary(outcome: dict[str, Any]) -> None:
     """The best parameters, validation and test accuracy, and where to look next."""
+    from rich.markup import escape
     from rich.table import Table
 
     from flows.servers import mask_url
     from tracking import mlflow_store
 
     settings = outcome["settings"]
-    table = Table(title=f"study {outcome['name']}", show_header=False)
+    table = Table(title=f"study {escape(outcome['name'])}", show_header=False)
     table.add_row("trials", f"{outcome['trials']} ({', '.join(f'{k} {v}' for k, v in outcome['states'].items())})")
     if outcome.get("best_trial") is None:
         table.add_row("best", "no trial completed")
     else:
         table.add_row("best trial", str(outcome["best_trial"]))
         for key, value in outcome["best_params"].items():
-            table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+            table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else escape(str(value)))
         table.add_row("validation accuracy", f"{outcome['best_value']:.4f}")
         table.add_row("test accuracy", f"[bold]{outcome['test_accuracy']:.4f}[/]")
         table.add_row("model", f"redes-mnist version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
     for reason in outcome.get("fail_reasons") or []:
-        table.add_row("[red]failed because[/]", reason)
+        table.add_row("[red]failed because[/]", escape(reason))
     table.add_row("seconds", f"{outcome['seconds']:.0f}")
     table.add_row("MLflow", mlflow_store.run_url(settings, outcome["experiment_id"], outcome["parent_run_id"]))
     table.add_row("Optuna", mask_url(outcome["storage"]))

@@ -10,6 +10,7 @@ import typer
 from flows.commands.common import (
     MirrorOption,
     TrainSizeOption,
+    check_split_sizes,
     ValSizeOption,
     console,
     parse_sizes,
@@ -60,11 +61,13 @@ def train(
             output_encoding=output_encoding,
         )
         config.validate(n_train=train_size)
+        check_split_sizes(train_size, val_size)
     quiet_prefect_logs()
     from flows.train_once import config_dict, train_once
     from tracking import mlflow_store
 
     with user_errors():
+        mlflow_store.check_experiment_name(experiment, option="--experiment")
         mlflow_store.configure()
     outcome = train_once(
         config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment

@@ -265,7 +265,8 @@ def load_split(path: str | Path) -> Split:
 
 
 def verify_split(path: str | Path) -> list[str]:
-    """The files of a stored split whose SHA-256 no longer matches the manifest (empty: intact)."""
+    """The files of a stored split whose SHA-256 no longer matches the manifest, or the manifest itself when its
+    sizes, class counts or option sizes do not match the arrays (empty: intact)."""
     path = Path(path)
     manifest = read_manifest(path)
     bad = []
@@ -273,4 +274,24 @@ def verify_split(path: str | Path) -> list[str]:
         file = path / entry["file"]
         if not file.is_file() or sha256_file(file) != entry["sha256"]:
             bad.append(entry["file"])
+    if not bad and manifest_disagrees(path, manifest):
+        bad.append(MANIFEST)
     return bad
+
+
+def manifest_disagrees(path: Path, manifest: dict) -> str | None:
+    """What the manifest says that its arrays do not (sizes, per-class counts, shapes, the options' sizes), or None."""
+    spec = manifest["spec"]
+    for part in ("train", "val", "test"):
+        entry = manifest["arrays"][f"y_{part}"]
+        y = np.load(path / entry["file"], mmap_mode="r", allow_pickle=False)
+        if manifest["sizes"][part] != y.shape[0] or list(entry["shape"]) != list(y.shape):
+            return f"{part} size {manifest['sizes'][part]} but {y.shape[0]} labels"
+        if manifest["class_counts"][part] != class_counts(y):
+            return f"{part} class counts {manifest['class_counts'][part]} but {class_counts(y)}"
+        x_entry = manifest["arrays"][f"X_{part}"]
+        if list(x_entry["shape"]) != [y.shape[0], N_FEATURES]:
+            return f"X_{part} shape {x_entry['shape']} but {y.shape[0]} labels of {N_FEATURES} pixels"
+    if (spec["train_size"], spec["val_size"]) != (manifest["sizes"]["train"], manifest["sizes"]["val"]):
+        return f"options train_size={spec['train_size']} val_size={spec['val_size']} but sizes {manifest['sizes']}"
+    return None

@@ -1,0 +1,111 @@
+"""The embedded stores' files: created once when two commands start together, checked before use.
+
+Two first ``redes study`` in a new folder would both create MLflow's SQLite schema (one
+crashes in MLflow's migration, "duplicate column name"): the first creation of a store
+runs under an exclusive lock on the folder that holds it. A damaged Optuna journal or
+SQLite file, or a disk too full to run, is one line naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+#: Free space a study needs in the working folder: the MLflow store, each trial's network and pictures, the journal.
+MIN_FREE_BYTES = 100 * 2**20
+#: How the errors of a full disk read (OSError ENOSPC, SQLite).
+FULL_DISK_MARKERS = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+class StoreDamaged(RuntimeError):
+    """A store's file cannot be read (cut short, garbage appended, not a database); the message says what to do."""
+
+
+class StoreFull(RuntimeError):
+    """The disk that holds the stores is (nearly) full."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when EXC (or what caused it) is the disk being full."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+            return True
+        if any(marker in str(exc) for marker in FULL_DISK_MARKERS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextmanager
+def creation_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on FOLDER (flock on the folder itself: no lock file left behind) while a store is created."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def move_aside_hint(path: Path) -> str:
+    return f"move it aside (mv {path} {path}.damaged) to start a new one, or restore it from a backup"
+
+
+def check_sqlite(path: Path) -> None:
+    """A SQLite file that exists must be a readable database (SQLite's quick check); read-only."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            result = connection.execute("PRAGMA quick_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreDamaged(f"the MLflow database {path} is damaged ({exc}); {move_aside_hint(path)}") from None
+    if result != [("ok",)]:
+        detail = str(result[0][0])[:80] if result else "no answer"
+        raise StoreDamaged(f"the MLflow database {path} is damaged ({detail}); {move_aside_hint(path)}")
+
+
+def check_journal(path: Path) -> None:
+    """Every line of an Optuna journal file must be one complete JSON record; read under Optuna's own lock."""
+    if not path.is_file():
+        return
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+    finally:
+        lock.release()
+    if data and not data.endswith(b"\n"):
+        raise StoreDamaged(f"the Optuna journal {path} is damaged (its last line is cut short); {move_aside_hint(path)}")
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            json.loads(line)
+        except ValueError:
+            raise StoreDamaged(
+                f"the Optuna journal {path} is damaged (line {number} is not a JSON record); {move_aside_hint(path)}"
+            ) from None
+
+
+def check_free_space(folder: Path, need: int = MIN_FREE_BYTES) -> None:
+    """Refuse to start when the disk of FOLDER (or its nearest existing parent) has less than NEED bytes free."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < need:
+        raise StoreFull(
+            f"only {free / 2**20:.1f} MiB free on the disk of {existing}; a study needs at least {need // 2**20} MiB "
+            "for its MLflow store, artifacts and journal: free some space or run from another folder"
+        )
