@@ -131,19 +131,19 @@ def configure(settings: Settings | None = None) -> MlflowClient:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
-    open_sqlite_store(uri, client)
-    return client
+    open_sqlite_store(uri)
+    return MlflowClient(tracking_uri=uri)
 
 
 _opened: set[str] = set()
 
 
-def open_sqlite_store(uri: str, client: MlflowClient) -> None:
+def open_sqlite_store(uri: str) -> None:
     """Once per process: check an embedded SQLite store and create (or upgrade) its schema under a lock.
 
     Two commands starting together in a new folder would otherwise both run MLflow's schema
-    migration on the same file, and one would crash ("duplicate column name").
+    migration on the same file, and one would crash ("duplicate column name"). MLflow keeps
+    the store it builds here for the process, so later clients do not migrate again.
     """
     path = local_path(uri)
     if path is None or uri in _opened:
@@ -151,7 +151,7 @@ def open_sqlite_store(uri: str, client: MlflowClient) -> None:
     stores.check_sqlite(path)
     try:
         with stores.creation_lock(path.parent):
-            client.search_experiments(max_results=1)  # builds the store: creates or upgrades the schema
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or upgrades the schema
     except Exception as exc:  # noqa: BLE001 - a database error here means the file, named in the message
         if stores.is_disk_full(exc):
             raise stores.StoreFull(f"the disk of the MLflow database {path} is full: free some space") from None

@@ -54,7 +54,7 @@ def user_errors() -> Iterator[None]:
     or workers that keep dying."""
     from flows.study_workers import WorkersKeepDying
     from tracking.mlflow_store import TrackingUnavailable
-    from tracking.stores import StoreDamaged, StoreFull
+    from tracking.stores import StoreDamaged, StoreFull, is_disk_full
 
     try:
         yield
@@ -63,6 +63,11 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(BAD_INPUT) from None
     except (TrackingUnavailable, WorkersKeepDying, StoreDamaged, StoreFull) as exc:
         print_error(exc)
+        raise typer.Exit(UNAVAILABLE) from None
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        print_error(f"the disk filled up while the command ran ({str(exc).splitlines()[0][:160]}); free some space")
         raise typer.Exit(UNAVAILABLE) from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -56,7 +57,7 @@ class StudyProgress:
 
         study = None
         with Progress(
-            TextColumn(f"study [bold]{self.name}[/]"),
+            TextColumn(f"study [bold]{escape(self.name)}[/]"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

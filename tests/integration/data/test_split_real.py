@@ -121,3 +121,30 @@ def test_stored_files_are_read_only_and_a_flipped_byte_is_detected(raw_dir, tmp_
     data[-1] ^= 0x01
     target.write_bytes(bytes(data))
     assert verify_split(path) == ["y_val.npy"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["sizes"].update(train=999),
+        lambda m: m["class_counts"]["val"].__setitem__(0, m["class_counts"]["val"][0] + 1),
+        lambda m: m["spec"].update(train_size=2000),
+        lambda m: m["arrays"]["X_test"].update(shape=[9999, 784]),
+    ],
+    ids=["sizes", "class counts", "options", "shape"],
+)
+def test_an_edited_manifest_is_detected_and_the_split_rebuilt(raw_dir, tmp_path, edit):
+    """Issue #18: the manifest's sizes and counts are checked against the arrays, not only the arrays' digests."""
+    spec = SplitSpec(train_size=1000, val_size=500)
+    folder = write_split(raw_dir, tmp_path, spec)
+    manifest_path = folder / MANIFEST
+    original = json.loads(manifest_path.read_text())
+    edited = json.loads(manifest_path.read_text())
+    edit(edited)
+    manifest_path.chmod(0o644)
+    manifest_path.write_text(json.dumps(edited))
+    assert verify_split(folder) == [MANIFEST]
+    assert write_split(raw_dir, tmp_path, spec) == folder
+    rebuilt = json.loads(manifest_path.read_text())
+    assert rebuilt["sizes"] == original["sizes"] and rebuilt["class_counts"] == original["class_counts"]
+    assert verify_split(folder) == []

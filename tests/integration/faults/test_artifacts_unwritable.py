@@ -57,6 +57,8 @@ def test_a_full_artifact_folder_fails_the_trials_with_the_reason(tmp_path, redes
         assert run.info.status == "FAILED"
         assert run.data.tags["optuna.trial_state"] == "FAIL"
         assert "No space left on device" in run.data.tags["fail_reason"]
+    parents = client.search_runs([run.info.experiment_id], "tags.kind = 'study'")
+    assert [parent.info.status for parent in parents] == ["FINISHED"]
 
 
 @pytest.fixture
