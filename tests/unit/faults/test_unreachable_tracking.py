@@ -19,7 +19,7 @@ def test_study_with_an_unreachable_tracking_server_fails_in_seconds_before_any_w
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
 
     started = time.monotonic()
-    result = CliRunner().invoke(app, ["study", "--trials", "1", "--train-size", "100", "--val-size", "100"])
+    result = CliRunner().invoke(app, ["study", "--trials", "1", "--train-size", "1000", "--val-size", "100"])
     output = " ".join(result.output.split())
     assert time.monotonic() - started < 10
     assert result.exit_code == 1, result.output
