@@ -51,6 +51,8 @@ def check_storage_url(url: str) -> None:
             f"unsupported storage URL scheme {url.split('://', 1)[0]!r}; use postgresql+psycopg://USER@HOST/DB for a "
             "shared database, or a file path (e.g. optuna-journal.log) for a journal on this machine"
         )
+    if "://" not in url and Path(url).is_dir():
+        raise StudyError(f"the Optuna storage {url} is a folder; give a journal file, e.g. {Path(url) / 'optuna-journal.log'}")
 
 
 def is_journal(url: str) -> bool:

@@ -53,6 +53,9 @@ def serve(
     from flows import schedules
 
     with user_errors():
+        from tracking.names import check_name
+
+        check_name("--name", name)
         seconds = _check_options(cron, interval, train_size, val_size)
     nightly = schedules.nightly_parameters(
         name=name, trials=trials, epochs=epochs, patience=patience, train_size=train_size, val_size=val_size,

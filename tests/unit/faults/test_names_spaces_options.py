@@ -23,7 +23,7 @@ def files_in(folder) -> list[str]:
 @pytest.mark.parametrize("name", BAD_NAMES)
 @pytest.mark.parametrize(
     "command", [["study", "--name"], ["run", "--name"], ["train", "--epochs", "1", *SMALL, "--experiment"],
-                ["baselines", "--no-svm", *SMALL, "--experiment"]],
+                ["baselines", "--no-svm", *SMALL, "--experiment"], ["serve", "--name"]],
 )  # fmt: skip
 def test_a_name_that_is_a_path_empty_or_too_long_exits_2_and_writes_nothing(workdir, command, name):
     result = CliRunner().invoke(app, [*command, name])
@@ -135,6 +135,7 @@ def test_fixed_in_the_space_file_is_honoured_and_options_win_only_where_given(tm
         (["study", "--epochs", "0", *SMALL], "epochs=0"),
         (["study", "--patience", "0", *SMALL], "patience=0"),
         (["study", "--seed", "-1", *SMALL], "seed=-1"),
+        (["study", "--storage", ".", *SMALL], "is a folder; give a journal file"),
     ],
 )
 def test_options_that_crashed_late_exit_2_before_any_work(workdir, args, message):
