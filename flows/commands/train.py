@@ -13,7 +13,6 @@ from flows.commands.common import (
     ValSizeOption,
     console,
     parse_sizes,
-    quiet_prefect_logs,
     user_errors,
 )
 
@@ -60,7 +59,6 @@ def train(
             output_encoding=output_encoding,
         )
         config.validate(n_train=train_size)
-    quiet_prefect_logs()
     from flows.train_once import config_dict, train_once
     from tracking import mlflow_store
 
