@@ -128,19 +128,20 @@ def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: flo
 @contextmanager
 def registry_prints_silenced() -> Iterator[None]:
     """MLflow prints "Successfully registered model…" and "Created version…" straight to its stream, not
-    through its logger: the stream is muted here unless MLflow's logger shows INFO (``redes --verbose``)."""
-    from mlflow.utils import logging_utils
+    through its logger: the stream is muted here unless MLflow's logger shows INFO (``redes --verbose``).
+
+    Muted through MLflow's own counter of mutes: logging a model from code mutes and unmutes the
+    stream inside, and a plain ``disable_logging()`` would be undone there.
+    """
+    from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
 
     from flows.terminal import libraries_verbose
 
     if libraries_verbose():
         yield
         return
-    logging_utils.disable_logging()
-    try:
+    with MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False):
         yield
-    finally:
-        logging_utils.enable_logging()
 
 
 def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, attempts: int = 3) -> bool:
