@@ -98,3 +98,12 @@ def test_a_study_with_two_workers_prints_its_summary_and_no_library_noise(redes_
     assert [noise for noise in NOISE if noise in output] == [], output
     assert "redes-mnist version" in done.stdout  # registered, silently
     assert done.stderr.strip() == "", done.stderr
+
+
+def test_data_prints_its_split_and_no_library_noise(redes_env, tmp_path):
+    done = redes(["data", "--train-size", "1000", "--val-size", "500"], quiet_by_default(redes_env(tmp_path / "optuna.log")), tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert [noise for noise in NOISE if noise in output] == [], output
+    assert "split cached in" in done.stdout and "MLflow: experiment redes-data" in done.stdout
+    assert done.stderr.strip() == "", done.stderr
