@@ -58,3 +58,22 @@ def test_the_real_command_prints_no_traceback(tmp_path):
         "set a whole number of BLAS threads per worker, e.g. 1, or unset it"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+
+def test_a_command_sets_the_quiet_log_levels_for_the_processes_it_starts(workdir, monkeypatch):
+    from flows.terminal import QUIET
+
+    for key in QUIET:
+        monkeypatch.delenv(key, raising=False)
+    CliRunner().invoke(app, ["train", "--eta", "-1"])
+    assert {key: os.environ.get(key) for key in QUIET} == QUIET
+
+
+def test_verbose_sets_the_libraries_default_levels_for_the_processes_it_starts(workdir, monkeypatch):
+    from flows.terminal import QUIET, VERBOSE
+
+    for key, value in QUIET.items():
+        monkeypatch.setenv(key, value)  # inherited from a quiet parent: --verbose still wins
+    CliRunner().invoke(app, ["--verbose", "train", "--eta", "-1"])
+    assert {key: os.environ.get(key) for key in VERBOSE} == VERBOSE
