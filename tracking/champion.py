@@ -8,10 +8,10 @@ validation accuracy beats the current champion's.
 from __future__ import annotations
 
 import tempfile
-import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
 import numpy as np
@@ -110,8 +110,7 @@ def logged_diagnostics(client: MlflowClient, run_id: str) -> list[tuple[int, dic
 
 def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
     """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins."""
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc.*")  # "add type hints"
+    with mlflow.start_run(run_id=run_id), registry_prints_silenced():
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),
@@ -124,6 +123,25 @@ def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: flo
     client.set_model_version_tag(REGISTERED_MODEL, version, "val_accuracy", f"{val_accuracy:.6f}")
     client.set_model_version_tag(REGISTERED_MODEL, version, "source_run_id", run_id)
     return version, promote_if_better(client, version, val_accuracy)
+
+
+@contextmanager
+def registry_prints_silenced() -> Iterator[None]:
+    """MLflow prints "Successfully registered model…" and "Created version…" straight to its stream, not
+    through its logger: the stream is muted here unless MLflow's logger shows INFO (``redes --verbose``).
+
+    Muted through MLflow's own counter of mutes: logging a model from code mutes and unmutes the
+    stream inside, and a plain ``disable_logging()`` would be undone there.
+    """
+    from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+    from flows.terminal import libraries_verbose
+
+    if libraries_verbose():
+        yield
+        return
+    with MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False):
+        yield
 
 
 def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, attempts: int = 3) -> bool:

@@ -59,15 +59,10 @@ def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
     from flows.settings import Settings
 
-    text = Settings.from_env().optuna_heartbeat
+    text = Settings.from_env().optuna_heartbeat  # checked there: a bad value is a SettingsError
     if not text:
         return HEARTBEAT_INTERVAL, GRACE_PERIOD
-    try:
-        interval, grace = (int(part) for part in text.split(","))
-    except ValueError:
-        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r} must be two whole seconds, e.g. 10,30") from None
-    if interval < 1 or grace <= interval:
-        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r}: the interval must be >= 1 and the grace period longer")
+    interval, grace = (int(part) for part in text.split(","))
     return interval, grace
 
 

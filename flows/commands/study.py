@@ -16,7 +16,6 @@ from flows.commands.common import (
     console,
     is_terminal,
     parse_duration,
-    quiet_prefect_logs,
     user_errors,
 )
 
@@ -80,7 +79,6 @@ def run_study_command(
             from tracking.search_space import config_from_params
 
             config_from_params(params, search_space).validate(n_train=train_size)
-    quiet_prefect_logs()
     from flows.study import run_study
     from tracking import mlflow_store
 
