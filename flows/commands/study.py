@@ -151,7 +151,7 @@ def print_summary(outcome: dict[str, Any]) -> None:
             table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
         table.add_row("validation accuracy", f"{outcome['best_value']:.4f}")
         table.add_row("test accuracy", f"[bold]{outcome['test_accuracy']:.4f}[/]")
-        table.add_row("model", f"redes-mnist version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
+        table.add_row("model", f"{outcome['model_name']} version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
     for reason in outcome.get("fail_reasons") or []:
         table.add_row("[red]failed because[/]", reason)
     table.add_row("seconds", f"{outcome['seconds']:.0f}")
