@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from contextlib import contextmanager
@@ -33,7 +32,9 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means "the input is wrong", imported lazily."""
     from core.errors import ConfigError
 
-    errors: list[type[BaseException]] = [BadInput, ConfigError]
+    from flows.settings import SettingsError
+
+    errors: list[type[BaseException]] = [BadInput, ConfigError, SettingsError]
     try:
         from tracking.names import BadName
         from tracking.search_space import SearchSpaceError
@@ -78,11 +79,6 @@ def print_error(exc: BaseException | str) -> None:
 
 def print_warning(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
-
-
-def quiet_prefect_logs() -> None:
-    """Prefect's per-task log lines would scroll the progress display away; warnings still show."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def parse_duration(text: str | None) -> float | None:
