@@ -18,8 +18,8 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from tracking import stores
 from flows.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
+from tracking import stores
 from tracking.search_space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "qmc")

@@ -11,14 +11,14 @@ import typer
 
 from flows.commands.common import (
     BadInput,
-    check_split_sizes,
     MirrorOption,
     TrainSizeOption,
     ValSizeOption,
+    check_split_sizes,
     console,
     is_terminal,
-    print_warning,
     parse_duration,
+    print_warning,
     user_errors,
 )
 

@@ -10,8 +10,8 @@ import typer
 from flows.commands.common import (
     MirrorOption,
     TrainSizeOption,
-    check_split_sizes,
     ValSizeOption,
+    check_split_sizes,
     console,
     err_console,
     parse_sizes,
