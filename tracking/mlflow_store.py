@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from tracking import ui_views
 from flows.servers import mask_url
 from flows.settings import Settings
 
@@ -143,7 +144,7 @@ def experiment_id(client: MlflowClient, name: str, settings: Settings | None = N
     if not settings.tracking_uri.startswith(("http://", "https://", "databricks")):
         location = (settings.artifact_root / name).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=ui_views.experiment_tags())
     except mlflow.exceptions.MlflowException:
         # another worker created it first
         found = client.get_experiment_by_name(name)
