@@ -63,8 +63,8 @@ def runs_view_state() -> dict[str, Any]:
     return {
         "orderByKey": _column("metrics", SORT_METRIC),
         "orderByAsc": False,
-        "selectedColumns": [description, *metrics, *params, *tags],
-        "columnOrder": [_column("attributes", "Run Name"), "runDateAndNestInfo", description, *metrics, *params, *tags],
+        "selectedColumns": [*metrics, description, *params, *tags],
+        "columnOrder": [_column("attributes", "Run Name"), "runDateAndNestInfo", *metrics, description, *params, *tags],
         "compareRunSections": [
             {"uuid": SECTION, "name": "Learning curves", "display": True, "isReordered": True, "deleted": False}
         ],
