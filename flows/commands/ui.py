@@ -7,6 +7,11 @@ their command line. Each server is started in its own process group, bound to
 127.0.0.1 unless --host says otherwise, and is ready when its health URL answers.
 Ctrl-C or SIGTERM stops every server: a signal to each group, a wait, SIGKILL after a
 timeout.
+
+Once they answer, it prints the links of the study named with --study, or of every study and
+experiment there is: MLflow's runs table and charts (in the view of `tracking.ui_views`) and the
+study's dashboard page. Plain lines, each URL whole on its own, never wrapped or cut by the
+terminal's width or in a log file.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from flows.commands.common import BadInput, console, err_console, user_errors
-from tracking import ui_views
 from flows.servers import (
     Server,
     ServerError,
@@ -42,6 +46,7 @@ from flows.servers import (
     url_host,
     wait_for_servers,
 )
+from tracking import ui_views
 
 #: The admin password older MLflow releases shipped in basic_auth.ini; never accepted here.
 PUBLISHED_MLFLOW_ADMIN_PASSWORD = "password1234"
@@ -67,9 +72,7 @@ class Planned:
 @dataclass
 class Running:
     planned: Planned
-    server: Server | None  # None: a remote server this command did not start
-    link: str = ""
-    note: str = ""
+    server: Server
 
 
 @dataclass
@@ -358,9 +361,7 @@ def _links(running: list[Running], study: str | None, remote_mlflow: str | None,
     """The pages to open: the study named (or every study and experiment there is), and the servers' front pages."""
     mlflow_base = remote_mlflow.rstrip("/") if remote_mlflow else _base(running, "mlflow")
     dashboard_base = _base(running, "optuna-dashboard")
-    for entry in running:
-        entry.link = entry.planned.base_url
-    experiments, note = _experiments(mlflow_base) if mlflow_base else ({}, "")
+    experiments, note = _experiments(mlflow_base, study) if mlflow_base else ({}, "")
     dashboard_ids = _dashboard_ids(dashboard_base) if dashboard_base else {}
     counts = _trial_counts(storage)
     names = [study] if study is not None else sorted(set(counts) | set(dashboard_ids))
@@ -390,8 +391,8 @@ def _base(running: list[Running], name: str) -> str | None:
     return next((r.planned.base_url for r in running if r.planned.name == name), None)
 
 
-def _experiments(base: str) -> tuple[dict[str, tuple[str, str]], str]:
-    """Each MLflow experiment's runs table and charts, given redes' saved view first when it lacks it."""
+def _experiments(base: str, only: str | None = None) -> tuple[dict[str, tuple[str, str]], str]:
+    """Each MLflow experiment's (or only ONLY's) runs table and charts, given redes' saved view first if it lacks it."""
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "1"  # this process only looks names up
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "10"
     if os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD") and not os.environ.get("MLFLOW_TRACKING_PASSWORD"):
@@ -406,6 +407,8 @@ def _experiments(base: str) -> tuple[dict[str, tuple[str, str]], str]:
         return {}, f"MLflow experiments not looked up: {str(exc).splitlines()[0][:80]}"
     links = {}
     for experiment in found:
+        if only is not None and experiment.name != only:
+            continue
         try:
             ui_views.ensure_view(client, experiment)
             shared = True
