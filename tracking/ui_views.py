@@ -66,7 +66,8 @@ def runs_view_state() -> dict[str, Any]:
         "selectedColumns": [*metrics, description, *params, *tags],
         "columnOrder": [_column("attributes", "Run Name"), "runDateAndNestInfo", *metrics, description, *params, *tags],
         "compareRunSections": [
-            {"uuid": SECTION, "name": "Learning curves", "display": True, "isReordered": True, "deleted": False}
+            {"uuid": SECTION, "name": "Learning curves", "display": True, "isReordered": True, "deleted": False,
+             "columns": 2}  # two wide charts a row (MLflow's default is three)
         ],
         "compareRunCharts": [_line_chart(metric) for metric in LEARNING_CURVES],
         "isAccordionReordered": True,  # keeps this section first; other metrics get sections after it
