@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1280,900", "--hide-scrollbars",
+    "--hide-scrollbars",
 ]  # fmt: skip
 SPACE = space_toml(n_hidden=(1, 1), hidden_1=(16, 32), batch_size=[64], activation=["relu"])
 
@@ -49,15 +49,16 @@ def chromium() -> str:
     return found
 
 
-def render(chromium: str, url: str, screenshot: Path, budget_ms: int = 10_000) -> str:
+def render(chromium: str, url: str, screenshot: Path, budget_ms: int = 10_000, window: str = "1280,900") -> str:
     """Save a screenshot of URL and return its rendered DOM, from one fresh headless Chromium.
 
     BUDGET_MS is Chromium's virtual time for the page: 10 s renders MLflow's tables; its charts
-    fetch each run's metric history afterwards and need more.
+    fetch each run's metric history afterwards and need more. MLflow draws only the charts
+    within the WINDOW (width,height).
     """
     with tempfile.TemporaryDirectory(prefix="redes-chromium-") as profile:
         done = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}", f"--user-data-dir={profile}", f"--screenshot={screenshot}", "--dump-dom", url],
+            [chromium, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}", f"--window-size={window}", f"--user-data-dir={profile}", f"--screenshot={screenshot}", "--dump-dom", url],
             capture_output=True, text=True, timeout=120, cwd=profile,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -84,7 +85,7 @@ def assert_ml_runs_view(page: list[str], url: str) -> None:
 def render_charts(chromium: str, url: str, screenshot: Path, tries: int = 3) -> tuple[list[str], int]:
     """The chart view's text and how many plot lines it drew; charts load after the page, so try again if none."""
     for _ in range(tries):
-        dom = render(chromium, url, screenshot, budget_ms=30_000)
+        dom = render(chromium, url, screenshot, budget_ms=30_000, window="1280,1500")
         lines = dom.count('class="js-line"')  # one per run and chart that plotly drew
         if lines:
             break
