@@ -27,13 +27,15 @@ def train_network(
     from tracking.datasets import log_split_inputs
     from tracking.plots import diagnostics_by_epoch
     from tracking.run_logger import RunLogger
+    from tracking.run_names import DESCRIPTION_TAG, describe
     from tracking.tracked_training import train_tracked
 
     train_config = TrainConfig(**{**config, "sizes": tuple(config["sizes"])})
     split = load_split(split_path)
     client = mlflow_store.configure()
     experiment_id = mlflow_store.experiment_id(client, experiment)
-    logger = RunLogger(client, experiment_id, run_name or "train", tags={"kind": "train"})
+    described = describe(train_config)  # the run's name unless one is given, and its description
+    logger = RunLogger(client, experiment_id, run_name or described, tags={"kind": "train", DESCRIPTION_TAG: described})
     log_split_inputs(split_path, run_id=logger.run_id)
     tracked = train_tracked(logger, train_config, split, diagnostics=diagnostics, on_epoch=report_epoch)
     result = tracked.result

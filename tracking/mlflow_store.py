@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url
 from flows.settings import Settings
-from tracking import names, stores
+from tracking import names, stores, ui_views
 
 
 #: How a tracking database refuses a second insert of the same key (PostgreSQL, SQLite, MySQL).
@@ -175,7 +175,7 @@ def experiment_id(client: MlflowClient, name: str, settings: Settings | None = N
     if is_embedded(settings.tracking_uri):
         location = names.inside(settings.artifact_root, name).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=ui_views.experiment_tags())
     except mlflow.exceptions.MlflowException:
         # another worker created it first
         found = client.get_experiment_by_name(name)

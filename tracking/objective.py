@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from flows.settings import Settings
 from tracking import mlflow_store, studies
 from tracking.run_logger import RunLogger
+from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import train_tracked
 
@@ -79,6 +80,7 @@ class Objective:
                 "optuna.study": ctx.study_name,
                 "optuna.trial_number": str(trial.number),
                 "optuna.trial_state": "RUNNING",
+                DESCRIPTION_TAG: describe(config),
                 **ctx.extra_tags,
             },
         )

@@ -7,6 +7,11 @@ their command line. Each server is started in its own process group, bound to
 127.0.0.1 unless --host says otherwise, and is ready when its health URL answers.
 Ctrl-C or SIGTERM stops every server: a signal to each group, a wait, SIGKILL after a
 timeout.
+
+Once they answer, it prints the links of the study named with --study, or of every study and
+experiment there is: MLflow's runs table and charts (in the view of `tracking.ui_views`) and the
+study's dashboard page. Plain lines, each URL whole on its own, never wrapped or cut by the
+terminal's width or in a log file.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -43,6 +48,7 @@ from flows.servers import (
     url_host,
     wait_for_servers,
 )
+from tracking import ui_views
 
 #: The admin password older MLflow releases shipped in basic_auth.ini; never accepted here.
 PUBLISHED_MLFLOW_ADMIN_PASSWORD = "password1234"
@@ -68,9 +74,7 @@ class Planned:
 @dataclass
 class Running:
     planned: Planned
-    server: Server | None  # None: a remote server this command did not start
-    link: str = ""
-    note: str = ""
+    server: Server
 
 
 @dataclass
@@ -114,7 +118,9 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Address the servers bind. Anything but 127.0.0.1 opens them to the network.")
     ] = "127.0.0.1",
-    study: Annotated[str, typer.Option(help="Study whose MLflow experiment and dashboard page to link.")] = "mnist",
+    study: Annotated[
+        Optional[str], typer.Option(help="Study whose MLflow runs and dashboard page to link; without it, every study.")
+    ] = None,
     mlflow_auth: Annotated[
         bool,
         typer.Option(
@@ -144,8 +150,7 @@ def ui(
                 running.append(_spawn(plan, settings.workdir))
         wait_for_servers([entry.server for entry in running], timeout=timeout)
         total = time.monotonic() - started
-        rows = _link(running, study, remote_mlflow)
-        _print_table(rows, study, total)
+        _print_links(running, _links(running, study, remote_mlflow, settings.study_storage), total, remote_mlflow)
         _watch(running)
         code = 1  # _watch returns only when a server died
     except _Stop:
@@ -342,30 +347,55 @@ def _stop_all(running: list[Running]) -> None:
     stop_processes([(entry.server.process, entry.planned.stop_signal) for entry in running], timeout=STOP_TIMEOUT)
 
 
-# --- links and the table ---------------------------------------------------------------------
+# --- links ----------------------------------------------------------------------------------
 
 
-def _link(running: list[Running], study: str, remote_mlflow: str | None) -> list[Running]:
-    """The table's rows: each server with the page to open (the study's runs table, its dashboard page)."""
-    rows = list(running)
-    if remote_mlflow is not None:
-        remote = Planned("mlflow", [], {}, "", remote_mlflow.rstrip("/"), mask_url(remote_mlflow))
-        rows.insert(0, Running(remote, None))
-    for entry in rows:
-        if entry.planned.name == "mlflow":
-            entry.link, entry.note = _experiment_link(entry.planned.base_url, study)
-            if entry.server is None:
-                entry.note += "; remote server, not started here"
-        elif entry.planned.name == "optuna-dashboard":
-            entry.link, entry.note = _study_link(entry.planned.base_url, study)
-        else:
-            entry.link = entry.planned.base_url
-    return rows
+@dataclass
+class Listed:
+    """One study (or experiment) and the pages that show it, each printed whole on a line of its own."""
+
+    name: str
+    heading: str
+    links: list[tuple[str, str]]  # (label, URL)
 
 
-def _experiment_link(base: str, study: str) -> tuple[str, str]:
-    """The runs table of experiment STUDY, or the landing page when it does not exist (yet)."""
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "1"  # this process only looks one name up
+def _links(running: list[Running], study: str | None, remote_mlflow: str | None, storage: str) -> list[Listed]:
+    """The pages to open: the study named (or every study and experiment there is), and the servers' front pages."""
+    mlflow_base = remote_mlflow.rstrip("/") if remote_mlflow else _base(running, "mlflow")
+    dashboard_base = _base(running, "optuna-dashboard")
+    experiments, note = _experiments(mlflow_base, study) if mlflow_base else ({}, "")
+    dashboard_ids = _dashboard_ids(dashboard_base) if dashboard_base else {}
+    counts = _trial_counts(storage)
+    names = [study] if study is not None else sorted(set(counts) | set(dashboard_ids))
+    listed = []
+    for name in names:
+        links = []
+        if name in experiments:
+            links += [("runs", experiments[name][0]), ("charts", experiments[name][1])]
+        if name in dashboard_ids:
+            links.append(("optuna", f"{dashboard_base}/dashboard/studies/{dashboard_ids[name]}"))
+        trials = counts.get(name)
+        heading = f"study {name!r}: " + (f"{trials} trial{'s' * (trials != 1)}" if trials is not None else "no study yet")
+        if name not in experiments and mlflow_base:
+            heading += f"; {note or 'no MLflow experiment yet'}"
+        listed.append(Listed(name, heading, links))
+    if study is None:  # experiments of `redes train` and `redes baselines`: no study behind them
+        for name, (runs, charts) in sorted(experiments.items()):
+            if name not in counts and name not in dashboard_ids and name != "Default":
+                listed.append(Listed(name, f"experiment {name!r}", [("runs", runs), ("charts", charts)]))
+    front = [("mlflow", ui_views.experiments_url(mlflow_base))] if mlflow_base else []
+    front += [("optuna", f"{dashboard_base}/dashboard")] if dashboard_base else []
+    listed.append(Listed("", "every experiment and study", front))
+    return listed
+
+
+def _base(running: list[Running], name: str) -> str | None:
+    return next((r.planned.base_url for r in running if r.planned.name == name), None)
+
+
+def _experiments(base: str, only: str | None = None) -> tuple[dict[str, tuple[str, str]], str]:
+    """Each MLflow experiment's (or only ONLY's) runs table and charts, given redes' saved view first if it lacks it."""
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "1"  # this process only looks names up
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "10"
     if os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD") and not os.environ.get("MLFLOW_TRACKING_PASSWORD"):
         os.environ.setdefault("MLFLOW_TRACKING_USERNAME", os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME", "admin"))
@@ -373,49 +403,76 @@ def _experiment_link(base: str, study: str) -> tuple[str, str]:
     try:
         from mlflow.tracking import MlflowClient
 
-        experiment = MlflowClient(tracking_uri=base).get_experiment_by_name(study)
+        client = MlflowClient(tracking_uri=base)
+        found = client.search_experiments(max_results=1000)
     except Exception as exc:  # noqa: BLE001 - a missing link is not a reason to stop the servers
-        return f"{base}/", f"experiment {study!r} not looked up: {str(exc).splitlines()[0][:80]}"
-    if experiment is None:
-        return f"{base}/", f"no experiment {study!r} yet"
-    return f"{base}/#/experiments/{experiment.experiment_id}/runs?orderByKey=attributes.run_name&orderByAsc=true", f"experiment {study!r}"
+        return {}, f"MLflow experiments not looked up: {str(exc).splitlines()[0][:80]}"
+    links = {}
+    for experiment in found:
+        if only is not None and experiment.name != only:
+            continue
+        try:
+            ui_views.ensure_view(client, experiment)
+            shared = True
+        except Exception:  # noqa: BLE001 - a read-only user: the same sort, without the saved columns and charts
+            shared = False
+        links[experiment.name] = tuple(
+            ui_views.runs_url(base, experiment.experiment_id, shared_view=shared, charts=charts) for charts in (False, True)
+        )
+    return links, ""
 
 
-def _study_link(base: str, study: str) -> tuple[str, str]:
+def _dashboard_ids(base: str) -> dict[str, int]:
     try:
         studies = http_json(f"{base}/api/studies").get("study_summaries", [])
     except (OSError, ValueError):
         studies = []
-    for item in studies:
-        if item.get("study_name") == study:
-            return f"{base}/dashboard/studies/{item['study_id']}", f"study {study!r}"
-    return f"{base}/dashboard", f"no study {study!r} yet"
+    return {item["study_name"]: item["study_id"] for item in studies if "study_name" in item}
 
 
-def _print_table(running: list[Running], study: str, total: float) -> None:
-    from rich.table import Table
+def _trial_counts(storage: str) -> dict[str, int]:
+    """Every study in the Optuna storage and how many trials it holds ({} when it cannot be read)."""
+    if "://" not in storage and not Path(storage).is_file():
+        return {}
+    try:
+        import optuna
 
-    table = Table(title=f"redes ui: study {study!r}", title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("address", no_wrap=True, min_width=max((len(r.link) for r in running), default=20))
-    table.add_column("pid", justify="right", no_wrap=True)
-    table.add_column("ready in", justify="right", no_wrap=True)
+        from tracking.studies import open_storage, quiet_optuna
+
+        quiet_optuna()
+        return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)}
+    except Exception:  # noqa: BLE001 - the dashboard still lists them
+        return {}
+
+
+def _print_links(running: list[Running], listed: list[Listed], total: float, remote_mlflow: str | None) -> None:
+    """Plain lines, never wrapped or cut (a narrow terminal, a pipe, a log file): each URL whole on its own line."""
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True, crop=False, highlight=False, markup=False)
+
+    say("redes ui: the dashboards of this folder's stores")
+    width = max(len(entry.planned.name) for entry in running)
+    if remote_mlflow:
+        say(f"  {'mlflow':<{width}}  remote server, not started here: {mask_url(remote_mlflow)}")
     for entry in running:
         server = entry.server
-        pid = str(server.pid) if server is not None else "-"
-        ready = f"{server.seconds_to_ready:.1f} s" if server is not None and server.seconds_to_ready else "-"
-        table.add_row(entry.planned.name, entry.link, pid, ready)
-    console.print(table)
-    for entry in running:
-        note = f" ({entry.note})" if entry.note else ""
-        console.print(f"  {entry.planned.name} store: {entry.planned.store}{note}", soft_wrap=True, highlight=False)
-    logs = {r.server.log_path.parent for r in running if r.server is not None and r.server.log_path}
+        ready = f", ready in {server.seconds_to_ready:.1f} s" if server.seconds_to_ready else ""
+        say(f"  {entry.planned.name:<{width}}  pid {server.pid}{ready}, store {entry.planned.store}")
+    logs = {r.server.log_path.parent for r in running if r.server.log_path}
     if logs:
-        console.print(f"  logs: {', '.join(str(p) for p in logs)}", soft_wrap=True, highlight=False)
-    prefect = next((r for r in running if r.planned.name == "prefect" and r.server is not None), None)
+        say(f"  logs: {', '.join(str(p) for p in logs)}")
+    prefect = next((r for r in running if r.planned.name == "prefect"), None)
     if prefect is not None:
-        console.print(f"  point redes at this Prefect server: export PREFECT_API_URL={prefect.planned.base_url}/api")
-    console.print(f"all servers answered in {total:.1f} s. Press Ctrl-C to stop.")
+        say(f"  point redes at this Prefect server: export PREFECT_API_URL={prefect.planned.base_url}/api")
+    if not any(item.name for item in listed):
+        say("no study or experiment yet: run `redes study` or `redes train`, then open the links again")
+    for item in listed:
+        say(item.heading)
+        label_width = max((len(label) for label, _ in item.links), default=0)
+        for label, url in item.links:
+            say(f"  {label:<{label_width}}  {url}")
+    say(f"all servers answered in {total:.1f} s. Press Ctrl-C to stop.")
 
 
 def _is_http(uri: str) -> bool:

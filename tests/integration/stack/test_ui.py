@@ -1,9 +1,10 @@
 """`redes ui` for real: MLflow and optuna-dashboard on the embedded stores of a fresh folder, then Ctrl-C.
 
 The command runs as a subprocess on free 127.0.0.1 ports; the test waits for the printed
-addresses (never a sleep), checks that both servers answer and that the links open the
-study's runs table and dashboard page, sends SIGINT (or SIGTERM), and asserts that both
-servers' process groups are gone.
+addresses (never a sleep), checks that both servers answer, that each link is printed whole on
+its own line in a 60-column terminal, that the links open the study's runs view (with redes'
+saved view in the experiment's tags) and dashboard page, with or without the study named,
+sends SIGINT (or SIGTERM), and asserts that both servers' process groups are gone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from support.processes import wait_for_output
 
 from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, port_in_use, stop_process
+from tracking import ui_views
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +32,7 @@ CHILD_ENV = {
     "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "COLUMNS": "250",  # one table row per line, addresses unwrapped
+    "COLUMNS": "60",  # narrower than any link: each must still be printed whole
 }
 
 
@@ -68,12 +70,15 @@ print(study._study_id)
     return {"workdir": str(tmp_path), "experiment_id": experiment_id, "study_id": study_id}
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_ui_starts_both_servers_links_the_study_and_stops_cleanly(embedded_stores, stop_signal):
+@pytest.mark.parametrize(
+    ("stop_signal", "named"), [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["SIGINT-study", "SIGTERM-all"]
+)
+def test_ui_starts_both_servers_links_the_study_and_stops_cleanly(embedded_stores, stop_signal, named):
     workdir = Path(embedded_stores["workdir"])
     mlflow_port, optuna_port = free_port(), free_port()
     output = workdir / "ui.out"
-    argv = redes_command() + ["--mlflow-port", str(mlflow_port), "--optuna-port", str(optuna_port), "--study", STUDY]
+    argv = redes_command() + ["--mlflow-port", str(mlflow_port), "--optuna-port", str(optuna_port)]
+    argv += ["--study", STUDY] if named else []  # without it: every study there is
     with open(output, "wb") as out:
         ui = subprocess.Popen(
             argv, cwd=workdir, env=clean_env(workdir), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -83,15 +88,23 @@ def test_ui_starts_both_servers_links_the_study_and_stops_cleanly(embedded_store
         started = time.monotonic()
         text = wait_for_output(ui, output, READY_MARK, timeout=240)
         ready_after = time.monotonic() - started
-        rows = table_rows(text)
-        assert set(rows) == {"mlflow", "optuna-dashboard"}, text
-        pids = {name: row["pid"] for name, row in rows.items()}
+        pids = service_pids(text)
+        assert set(pids) == {"mlflow", "optuna-dashboard"}, text
 
-        mlflow_link = rows["mlflow"]["url"]
-        assert mlflow_link == f"http://127.0.0.1:{mlflow_port}/#/experiments/{embedded_stores['experiment_id']}/runs?orderByKey=attributes.run_name&orderByAsc=true"
-        assert rows["optuna-dashboard"]["url"] == (
-            f"http://127.0.0.1:{optuna_port}/dashboard/studies/{embedded_stores['study_id']}"
-        )
+        links = study_links(text, STUDY)
+        assert f"study {STUDY!r}: 2 trials" in text
+        mlflow_base = f"http://127.0.0.1:{mlflow_port}"
+        assert links == {
+            "runs": ui_views.runs_url(mlflow_base, embedded_stores["experiment_id"]),
+            "charts": ui_views.runs_url(mlflow_base, embedded_stores["experiment_id"], charts=True),
+            "optuna": f"http://127.0.0.1:{optuna_port}/dashboard/studies/{embedded_stores['study_id']}",
+        }, text
+        assert "viewStateShareKey=redes" in links["runs"] and "workflowType=machine_learning" in links["runs"]
+        experiment = http_json(f"{mlflow_base}/api/2.0/mlflow/experiments/get?experiment_id={embedded_stores['experiment_id']}")
+        tags = {t["key"]: t["value"] for t in experiment["experiment"]["tags"]}
+        assert tags[ui_views.VIEW_TAG] == ui_views.experiment_tags()[ui_views.VIEW_TAG]  # the saved view the link loads
+        if not named:
+            assert ui_views.experiments_url(mlflow_base) in text.split()
         assert http_status(f"http://127.0.0.1:{mlflow_port}/health") == 200
         assert http_status(f"http://127.0.0.1:{optuna_port}/api/studies") == 200
         names = [s["study_name"] for s in http_json(f"http://127.0.0.1:{optuna_port}/api/studies")["study_summaries"]]
@@ -132,11 +145,20 @@ def test_ui_refuses_a_port_in_use_before_starting_anything(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def table_rows(text: str) -> dict[str, dict]:
-    """Service rows of the printed table: name → address and PID."""
-    rows = {}
-    for line in text.splitlines():
-        cells = [cell.strip() for cell in re.split(r"[│┃]", line)[1:-1]]
-        if len(cells) >= 3 and cells[2].isdigit() and cells[1].startswith("http"):
-            rows[cells[0]] = {"url": cells[1], "pid": int(cells[2])}
-    return rows
+def service_pids(text: str) -> dict[str, int]:
+    """The servers' lines of the output: name → PID."""
+    found = re.findall(r"^  (\S+)\s+pid (\d+)", text, flags=re.MULTILINE)
+    return {name: int(pid) for name, pid in found}
+
+
+def study_links(text: str, study: str) -> dict[str, str]:
+    """The links printed under the heading of STUDY: label → URL, each a whole line."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"study {study!r}"))
+    links = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        label, url = line.split()
+        links[label] = url
+    return links
