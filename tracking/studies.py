@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,9 @@ def create_or_load(
     if split is not None and SPLIT_ATTR not in study.user_attrs:
         study.set_user_attr(SPLIT_ATTR, json.dumps(split, sort_keys=True))
     if study.metric_names != [METRIC_NAME]:  # a new study, or one created before redes named its metric
-        study.set_metric_names([METRIC_NAME])
+        with warnings.catch_warnings():  # "experimental since 3.2": a notice for Optuna's users, not ours
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC_NAME])
     return study
 
 
