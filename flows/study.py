@@ -18,7 +18,9 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from flows.prepare_data import prepare_data
 from flows.settings import Settings
+from flows.signals import stop_on_signals
 from flows.study_workers import run_workers
+from tracking.interruption import Interrupted
 
 
 @task(name="open-study")
@@ -204,15 +206,21 @@ def mnist_study(
     try:
         blas_threads = Settings.from_env().threads_per_worker(workers)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
-        run_workers(
-            run_trials, context, trials, timeout_seconds, workers, blas_threads,
-            on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
-        )  # fmt: skip
+        with stop_on_signals():  # ours while the workers run, not the SIGTERM handler Prefect keeps around a flow run
+            run_workers(
+                run_trials, context, trials, timeout_seconds, workers, blas_threads,
+                on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
+            )  # fmt: skip
         summary = evaluate_champion(context)
         publish_summary(context, summary)
         status = "FINISHED"
         logger.info("study %s: best validation accuracy %s", name, summary.get("best_value"))
         return {**summary, "parent_run_id": context.parent_run_id, "experiment_id": context.experiment_id, "split_path": split_path}
+    except Interrupted as exc:  # a stop asked from outside: the flow run ends Cancelled, without a traceback
+        from prefect.states import Cancelled
+
+        status = "KILLED"
+        return Cancelled(message=str(exc))
     finally:
         from tracking import mlflow_store
 
@@ -220,14 +228,19 @@ def mnist_study(
 
 
 def study_task_runner(workers: int):
-    """A process pool of W workers sharing one Prefect API, or one thread when W = 1."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    """A process pool of W workers sharing one Prefect API, or one thread when W = 1.
+
+    The API is started here, not by Prefect's client on first use, so that it is a server
+    redes controls: out of the terminal's reach, stopped with redes (see flows.prefect_api).
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
+    from flows.study_workers import pool_runner
 
+    shared_api_url()
     if workers > 1:
-        shared_api_url()
-        return ProcessPoolTaskRunner(max_workers=workers)
+        return pool_runner(workers)
     return ThreadPoolTaskRunner(max_workers=1)
 
 
