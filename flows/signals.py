@@ -29,7 +29,7 @@ from tracking import interruption
 #: Seconds from the first signal to a forced exit when the clean stop has not finished.
 FORCE_AFTER = 9.0
 #: Seconds a pool process whose parent died has to record its trial before it exits.
-ORPHAN_GRACE = 8.0
+ORPHAN_GRACE = 6.0
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 _received: list[int] = []  # the signals this process got, first one first
