@@ -12,13 +12,11 @@ even a `kill -9` of redes leaves no server listening.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 
-PR_SET_PDEATHSIG = 1
+from flows.servers import die_with
 
 _started: list = []  # the server started here, if any
 
@@ -73,15 +71,7 @@ def _session_server_class():
                  "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
                 env=env,
                 start_new_session=True,
-                preexec_fn=lambda: _die_with(parent),
+                preexec_fn=die_with(parent),
             )  # fmt: skip
 
     return SessionASGIServer
-
-
-def _die_with(parent: int) -> None:
-    """In the child before exec: SIGTERM when the parent dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        os._exit(1)

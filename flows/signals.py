@@ -153,6 +153,11 @@ def worker_initializer(parent_pid: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="redes-parent-watch", daemon=True).start()
 
 
+def stop_with_parent() -> None:
+    """In a flow run started by a runner (`redes serve`, a process worker): stop as a pool process does when it dies."""
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="redes-parent-watch", daemon=True).start()
+
+
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
     """Poll the parent; once it is gone, stop the trial, give it ORPHAN_GRACE seconds to be recorded, exit."""
     while os.getppid() == parent_pid:

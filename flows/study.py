@@ -195,6 +195,12 @@ def mnist_study(
             "the Optuna storage URL, password included, is a parameter of this flow run and is stored by Prefect; "
             "set REDES_OPTUNA_STORAGE in the environment instead"
         )
+    from prefect.runtime import deployment
+
+    if deployment.id:  # run by `redes serve` or a worker: no orphan trains on after a `kill -9` of it
+        from flows.signals import stop_with_parent
+
+        stop_with_parent()
     storage = storage or Settings.from_env().study_storage
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None

@@ -19,38 +19,12 @@ from datetime import datetime, timedelta
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from support.processes import processes_in, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 NAME = "signals"
 TRIALS = 40
-
-
-def processes_in(folder) -> list[str]:
-    """`pid command` of every live process working in FOLDER (redes, its pool, the servers it started)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/cwd") != str(folder):
-                continue
-            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
-            command = open(f"/proc/{entry}/cmdline").read().replace("\0", " ")
-        except OSError:
-            continue
-        if state not in ("Z", "X"):
-            found.append(f"{entry} {command[:160]}")
-    return found
-
-
-def wait_gone(folder, timeout: float) -> float:
-    """Seconds until nothing runs in FOLDER; fails with what still runs after TIMEOUT."""
-    started = time.monotonic()
-    while processes_in(folder):
-        assert time.monotonic() - started < timeout, f"still running after {timeout} s: {processes_in(folder)}"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 class Study:
@@ -61,7 +35,7 @@ class Study:
         self.journal = env["REDES_OPTUNA_STORAGE"]
         self.log = tmp_path / "study.log"
         self.process = subprocess.Popen(
-            study_cli.study_command(NAME, TRIALS, workers=2, epochs=epochs), cwd=tmp_path, env=env,
+            study_cli.study_command(NAME, TRIALS, workers=2, epochs=epochs, patience=epochs), cwd=tmp_path, env=env,
             start_new_session=True, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
 
