@@ -40,11 +40,15 @@ class Study:
         )  # fmt: skip
 
     def wait_mid_trial(self) -> datetime:
-        """Once a trial with its MLflow run runs after a complete one; the time then (Optuna's clock)."""
+        """Once a trial with its MLflow run started after a complete one ended (it has most of its epochs
+        ahead); the time then (Optuna's clock)."""
 
         def ready(trials):
-            running = [t for t in trials if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs]
-            return running and any(t.state == TrialState.COMPLETE for t in trials)
+            ended = [t.datetime_complete for t in trials if t.state == TrialState.COMPLETE]
+            return ended and any(
+                t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs and t.datetime_start > max(ended)
+                for t in trials
+            )
 
         self.cli.wait_for_trials(self.process, NAME, self.journal, ready, "a trial ran after a complete one", timeout=400)
         return datetime.now()
