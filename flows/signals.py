@@ -3,9 +3,10 @@
 In the process that runs the study, the first SIGINT or SIGTERM only asks for a stop
 (:mod:`tracking.interruption`): no new trial starts, the pool's workers are told with a
 SIGINT of their own, every running trial ends at its next epoch end (FAIL, reason
-`interrupted`, its MLflow run KILLED) and the study loop returns. A second signal, or
+`interrupted`, its MLflow run KILLED) and the study loop returns. A second SIGINT, or
 :data:`FORCE_AFTER` seconds without an end, kills the workers and the servers redes
-started and exits at once; the next invocation repairs what was left RUNNING.
+started and exits at once; the next invocation repairs what was left RUNNING. A repeated
+SIGTERM only waits: supervisors such as Prefect's runner send it more than once.
 
 In each pool process, a SIGINT asks for the same stop, and a thread watches the parent:
 once it is gone (`kill -9`) the running trial is stopped and the process exits within
@@ -80,8 +81,10 @@ def stop_on_signals() -> Iterator[None]:
 
 
 def _on_signal(signum: int, frame) -> None:
-    if _received:
-        force_exit(exit_code(), f"second {signal.Signals(signum).name}: stopped at once")
+    if _received:  # a second Ctrl-C is the user insisting; a repeated SIGTERM is a supervisor's (Prefect's runner sends two)
+        if signum == signal.SIGINT:
+            force_exit(exit_code(), f"second {signal.Signals(signum).name}: stopped at once")
+        return
     _received.append(signum)
     interruption.request_stop(signal.Signals(signum).name)
     stop_workers()
