@@ -6,7 +6,10 @@ Heavy libraries (Prefect, MLflow, Optuna) are imported inside the commands, so t
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.markup import escape
 
 from flows.commands import baselines as baselines_command
 from flows.commands import data as data_command
@@ -24,6 +27,32 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+#: Commands that read no setting: a bad value in the environment does not stop them.
+NO_SETTINGS = ("perceptron",)
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the libraries' logs too (Prefect, MLflow); Prefect's UI keeps them anyway.")
+    ] = False,
+) -> None:
+    """Quiet libraries unless --verbose; every setting in the environment checked before the command starts."""
+    from flows import terminal
+    from flows.commands.common import BAD_INPUT, err_console
+    from flows.settings import Settings, SettingsError
+
+    terminal.configure(verbose)
+    if ctx.invoked_subcommand in NO_SETTINGS:
+        return
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(BAD_INPUT) from None
+
+
 app.command("data")(data_command.data)
 app.command("perceptron")(perceptron_command.perceptron)
 app.command("train")(train_command.train)

@@ -33,6 +33,11 @@ OFFLINE_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
 }
 
+#: Where `redes ui` serves the MLflow UI and optuna-dashboard unless told otherwise; the links a
+#: study records for its embedded stores point there.
+MLFLOW_UI_PORT = 5000
+OPTUNA_DASHBOARD_PORT = 8080
+
 
 class ServerError(RuntimeError):
     """A server did not start, or did not answer its health URL in time; the message says why."""

@@ -115,6 +115,7 @@ def evaluate_champion(context) -> dict[str, Any]:
     """The best trial's network, evaluated once on the test set and registered."""
     from flows.data.split import load_split
     from tracking import champion, mlflow_store, studies
+    from tracking.search_space import config_from_params
 
     client = mlflow_store.configure()
     study = studies.load(context.study_name, studies.open_storage(context.storage))
@@ -123,9 +124,15 @@ def evaluate_champion(context) -> dict[str, Any]:
         return summary
     best = study.trials[summary["best_trial"]]
     split = load_split(context.split_path)
-    outcome = champion.evaluate_best_trial(
-        client, context.parent_run_id, best.user_attrs["mlflow_run_id"], best.value, split
+    provenance = champion.Provenance(
+        study=context.study_name,
+        trial=best.number,
+        parent_run_id=context.parent_run_id,
+        trial_run_id=best.user_attrs["mlflow_run_id"],
+        epochs=config_from_params(dict(best.params), context.space).epochs,
+        split=split.manifest,
     )
+    outcome = champion.evaluate_best_trial(client, provenance, best.value, split)
     client.set_tag(context.parent_run_id, "best_trial", str(best.number))
     client.log_metric(context.parent_run_id, "val/best_accuracy", best.value)
     return {**summary, **outcome}
@@ -144,15 +151,17 @@ def publish_summary(context, summary: dict[str, Any]) -> None:
         frame.to_csv(csv, index=False)
         client.log_artifact(context.parent_run_id, str(csv))
         study_plots.log_study_plots(client, context.parent_run_id, study, Path(tmp))
-    top = frame[frame["state"] == "COMPLETE"].sort_values("value", ascending=False).head(10)
+    top = frame[frame["state"] == "COMPLETE"].sort_values(studies.METRIC_NAME, ascending=False).head(10)
     create_table_artifact(
         key=_artifact_key(context.study_name, "top-trials"),
-        table=json.loads(top.to_json(orient="records")),
+        table=json.loads(studies.rounded(top).to_json(orient="records")),
         description=f"Top trials of study {context.study_name} by validation accuracy",
     )
-    create_markdown_artifact(
-        key=_artifact_key(context.study_name, "summary"), markdown=studies.summary_markdown(summary, context.study_name)
+    mlflow_url = mlflow_store.run_page_url(
+        context.tracking_uri or Settings.from_env().tracking_uri, context.experiment_id, context.parent_run_id
     )
+    markdown = studies.summary_markdown(summary, context.study_name, mlflow_url, studies.dashboard_url(study))
+    create_markdown_artifact(key=_artifact_key(context.study_name, "summary"), markdown=markdown)
 
 
 def _artifact_key(name: str, what: str) -> str:
@@ -161,7 +170,7 @@ def _artifact_key(name: str, what: str) -> str:
     return f"study-{clean}-{what}"[:100]
 
 
-@flow(name="mnist-study")
+@flow(name="mnist-study", flow_run_name="study-{name}")
 def mnist_study(
     name: str = "mnist",
     trials: int = 20,
@@ -250,7 +259,7 @@ def study_task_runner(workers: int):
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="run")
+@flow(name="run", flow_run_name="study-{name}")
 def main_job(
     name: str = "mnist",
     trials: int = 200,

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows.prepare_data import prepare_data
+from flows.progress import report_epoch
 
 TRAIN_EXPERIMENT = "redes-train"
 
@@ -34,7 +35,7 @@ def train_network(
     experiment_id = mlflow_store.experiment_id(client, experiment)
     logger = RunLogger(client, experiment_id, run_name or "train", tags={"kind": "train"})
     log_split_inputs(split_path, run_id=logger.run_id)
-    tracked = train_tracked(logger, train_config, split, diagnostics=diagnostics)
+    tracked = train_tracked(logger, train_config, split, diagnostics=diagnostics, on_epoch=report_epoch)
     result = tracked.result
     evaluation = evaluate_on_test(result.network, split.X_test, split.y_test)
     with tempfile.TemporaryDirectory(prefix="redes-train-") as tmp:

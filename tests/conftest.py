@@ -22,3 +22,18 @@ def mnist_dir() -> Path:
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"The real MNIST files are missing from {SHARED_MNIST}; set REDES_TEST_MNIST_DIR to their folder")
     return SHARED_MNIST
+
+
+@pytest.fixture(autouse=True)
+def library_log_levels_restored():
+    """A `redes` command run in-process sets the libraries' log levels in os.environ (for the processes it
+    starts); put them back after each test, so a later test's subprocesses see the environment it gave them."""
+    from flows.terminal import QUIET
+
+    saved = {key: os.environ.get(key) for key in QUIET}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

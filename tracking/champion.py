@@ -1,17 +1,22 @@
 """After a search: the best trial's network evaluated once on the test set, logged and registered.
 
-The test set is touched here and nowhere else. The network is registered in the Model
-Registry under one name, and the alias ``champion`` moves only when the new model's
-validation accuracy beats the current champion's.
+The test set is touched here and nowhere else. A champion is only compared with networks
+validated on the same images: studies on the standard split (train 50,000 / validation
+10,000 / the full test set) register under ``redes-mnist``, and every other slice under a
+name of its own (``redes-mnist-train2000-val1000``), with its own alias ``champion``, which
+moves only when the new model's validation accuracy beats the current champion's. The
+epochs budget is not part of the name: on the same validation images a network found with
+a larger budget is simply a better network. Each version says in its tags and description
+which study, trial and split it came from.
 """
 
 from __future__ import annotations
 
 import tempfile
-import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import mlflow
 import numpy as np
@@ -27,6 +32,7 @@ from tracking.tracked_training import WEIGHTS_ARTIFACT, WEIGHTS_FILE
 
 REGISTERED_MODEL = "redes-mnist"
 CHAMPION_ALIAS = "champion"
+STANDARD_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}
 MODEL_CODE = Path(__file__).with_name("pyfunc_network.py")
 CORE_CODE = Path(core.__file__).parent
 PICTURES = "plots"  # artifact folder of the receptive fields and the learning-speed plot
@@ -108,26 +114,147 @@ def logged_diagnostics(client: MlflowClient, run_id: str) -> list[tuple[int, dic
     return sorted(epochs.items())
 
 
-def register(client: MlflowClient, run_id: str, weights: Path, val_accuracy: float) -> tuple[str, bool]:
-    """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins."""
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.pyfunc.*")  # "add type hints"
+def is_standard_split(manifest: Mapping[str, Any]) -> bool:
+    """The book's split: the first 50,000 training images, the last 10,000 to validate, the official test set."""
+    spec = manifest.get("spec", {})
+    return dict(manifest["sizes"]) == STANDARD_SIZES and spec.get("seed") is None and not spec.get("stratify")
+
+
+def registered_model_name(manifest: Mapping[str, Any]) -> str:
+    """``redes-mnist`` for the standard split, else a name for the slice (``redes-mnist-train2000-val1000``)."""
+    if is_standard_split(manifest):
+        return REGISTERED_MODEL
+    sizes, spec = manifest["sizes"], manifest.get("spec", {})
+    name = f"{REGISTERED_MODEL}-train{sizes['train']}-val{sizes['val']}"
+    if sizes["test"] != STANDARD_SIZES["test"]:
+        name += f"-test{sizes['test']}"
+    if spec.get("seed") is not None:
+        name += f"-seed{spec['seed']}"
+    return name + ("-stratified" if spec.get("stratify") else "")
+
+
+def describe_split(manifest: Mapping[str, Any]) -> str:
+    """``train 2,000 / validation 1,000 / test 10,000`` (and how the images were chosen, if not in file order)."""
+    sizes, spec = manifest["sizes"], manifest.get("spec", {})
+    text = f"train {sizes['train']:,} / validation {sizes['val']:,} / test {sizes['test']:,}"
+    how = [f"shuffled with seed {spec['seed']}"] if spec.get("seed") is not None else []
+    how += ["stratified"] if spec.get("stratify") else []
+    return text + (f" ({', '.join(how)})" if how else "")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a registered network came from: its study, trial, split and epochs budget."""
+
+    study: str
+    trial: int
+    parent_run_id: str
+    trial_run_id: str
+    epochs: int
+    split: Mapping[str, Any]  # the split's manifest
+
+    @property
+    def model_name(self) -> str:
+        return registered_model_name(self.split)
+
+    def tags(self) -> dict[str, str]:
+        """The version's tags, under the names the trial runs use where they have one."""
+        sizes = self.split["sizes"]
+        return {
+            "optuna.study": self.study,
+            "optuna.trial_number": str(self.trial),
+            "parent_run_id": self.parent_run_id,
+            "trial_run_id": self.trial_run_id,
+            "train_size": str(sizes["train"]),
+            "val_size": str(sizes["val"]),
+            "test_size": str(sizes["test"]),
+            "split_key": str(self.split.get("key", "")),
+            "epochs": str(self.epochs),
+        }
+
+    def description(self) -> str:
+        return (
+            f"The best network of study '{self.study}' (trial {self.trial}, at most {self.epochs} epochs), "
+            f"on the split {describe_split(self.split)}; tested once on the test set in run {self.parent_run_id}."
+        )
+
+    def registry_note(self, version: str, promoted: bool) -> str:
+        """One or two sentences for the study's summary: where the network is registered, whether it won, and why there."""
+        name = self.model_name
+        note = f"Registered as `{name}` version {version}: " + (
+            f"now `{name}@{CHAMPION_ALIAS}`, the best validation accuracy of the studies on this split."
+            if promoted
+            else f"`{name}@{CHAMPION_ALIAS}` stays where it was: this network does not beat it on validation accuracy."
+        )
+        if name != REGISTERED_MODEL:
+            note += (
+                f" This study ran on a slice ({describe_split(self.split)}), so its network competes only with "
+                f"studies on the same slice; `{REGISTERED_MODEL}` holds networks of the standard split "
+                f"({describe_split({'sizes': STANDARD_SIZES})}) only."
+            )
+        return note
+
+
+def model_description(manifest: Mapping[str, Any]) -> str:
+    """The registered model's own description: which networks it holds and what its champion is compared with."""
+    return (
+        f"Networks found by redes studies on the MNIST split {describe_split(manifest)}, one version per study "
+        f"invocation. The alias '{CHAMPION_ALIAS}' points at the best validation accuracy among them; other splits "
+        f"register under other names, so validation accuracies are only compared on the same images."
+    )
+
+
+def register(
+    client: MlflowClient, run_id: str, weights: Path, val_accuracy: float, provenance: Provenance | None = None
+) -> tuple[str, bool]:
+    """Log the network as a pyfunc model on ``run_id``, register a version, move the champion alias if it wins.
+
+    With ``provenance`` (a study's best trial), the version goes under the name of its split
+    with tags and a description saying where it came from; without, under ``redes-mnist``.
+    """
+    name = provenance.model_name if provenance else REGISTERED_MODEL
+    with mlflow.start_run(run_id=run_id), registry_prints_silenced():
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),
             artifacts={"network": str(weights)},
             code_paths=[str(CORE_CODE)],
             pip_requirements=[f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
-            registered_model_name=REGISTERED_MODEL,
+            registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    client.set_model_version_tag(REGISTERED_MODEL, version, "val_accuracy", f"{val_accuracy:.6f}")
-    client.set_model_version_tag(REGISTERED_MODEL, version, "source_run_id", run_id)
-    return version, promote_if_better(client, version, val_accuracy)
+    tags = {"val_accuracy": f"{val_accuracy:.6f}", "source_run_id": run_id, **(provenance.tags() if provenance else {})}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if provenance:
+        client.update_model_version(name, version, description=provenance.description())
+        client.update_registered_model(name, description=model_description(provenance.split))
+    return version, promote_if_better(client, version, val_accuracy, name)
 
 
-def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, attempts: int = 3) -> bool:
-    """Point the champion alias at VERSION if it beats the current champion's validation accuracy.
+@contextmanager
+def registry_prints_silenced() -> Iterator[None]:
+    """MLflow prints "Successfully registered model…" and "Created version…" straight to its stream, not
+    through its logger: the stream is muted here unless MLflow's logger shows INFO (``redes --verbose``).
+
+    Muted through MLflow's own counter of mutes: logging a model from code mutes and unmutes the
+    stream inside, and a plain ``disable_logging()`` would be undone there.
+    """
+    from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+    from flows.terminal import libraries_verbose
+
+    if libraries_verbose():
+        yield
+        return
+    with MlflowEventsAndWarningsBehaviorGlobally(disable_event_logs=True, disable_warnings=False, reroute_warnings=False):
+        yield
+
+
+def promote_if_better(
+    client: MlflowClient, version: str, val_accuracy: float, name: str = REGISTERED_MODEL, attempts: int = 3
+) -> bool:
+    """Point the champion alias of NAME at VERSION if it beats the current champion's validation accuracy.
 
     Two studies finishing together both set the alias; MLflow's server then fails one on the
     alias's unique key. The loser compares again with the winner and moves the alias only if
@@ -135,14 +262,14 @@ def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, a
     """
     for attempt in range(attempts):
         try:
-            current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+            current = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
             current_val = float(current.tags.get("val_accuracy", "-1"))
         except MlflowException:
             current_val = -1.0
         if val_accuracy <= current_val:
             return False
         try:
-            client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+            client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
             return True
         except MlflowException as exc:
             if attempt == attempts - 1 or not is_duplicate_key(exc):
@@ -150,23 +277,26 @@ def promote_if_better(client: MlflowClient, version: str, val_accuracy: float, a
     return False
 
 
-def evaluate_best_trial(client: MlflowClient, parent_run_id: str, best_run_id: str, val_accuracy: float, split: Any) -> dict:
-    """Evaluate the best trial once on the test set; log everything on the parent run and register it.
+def evaluate_best_trial(client: MlflowClient, provenance: Provenance, val_accuracy: float, split: Any) -> dict:
+    """Evaluate the best trial once on the test set; log everything on the study's parent run and register it.
 
     The parent run also gets the champion's pictures (see :func:`log_network_pictures`);
     its learning-speed plot needs a study run with ``--diagnostics``.
     """
+    parent_run_id = provenance.parent_run_id
     with tempfile.TemporaryDirectory(prefix="redes-champion-") as tmp:
         workdir = Path(tmp)
-        weights = download_network(client, best_run_id, workdir)
+        weights = download_network(client, provenance.trial_run_id, workdir)
         network = Network.load(weights)
         evaluation = evaluate(network, split.X_test, split.y_test)
         log_test_evaluation(client, parent_run_id, evaluation, split, workdir)
-        log_network_pictures(client, parent_run_id, network, logged_diagnostics(client, best_run_id), workdir)
-        version, promoted = register(client, parent_run_id, weights, val_accuracy)
+        log_network_pictures(client, parent_run_id, network, logged_diagnostics(client, provenance.trial_run_id), workdir)
+        version, promoted = register(client, parent_run_id, weights, val_accuracy, provenance)
     return {
         "test_accuracy": evaluation.test_accuracy,
         "test_loss": evaluation.test_loss,
+        "model_name": provenance.model_name,
         "model_version": version,
         "champion": promoted,
+        "registry_note": provenance.registry_note(version, promoted),
     }

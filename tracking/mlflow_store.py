@@ -10,11 +10,12 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from flows.servers import mask_url
+from flows.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url
 from flows.settings import Settings
 
 
@@ -156,9 +157,22 @@ def run_url(settings: Settings, experiment: str, run_id: str | None = None) -> s
     """Where a person looks at a run: the server's page, or how to open the local store."""
     uri = settings.tracking_uri
     if uri.startswith(("http://", "https://")):
-        base = uri.rstrip("/")
-        return f"{base}/#/experiments/{experiment}/runs" + (f"/{run_id}" if run_id else "")
+        return f"{ui_base_url(uri)}/#/experiments/{experiment}/runs" + (f"/{run_id}" if run_id else "")
     return f"{uri} (open it with: redes ui)"
+
+
+def ui_base_url(tracking_uri: str) -> str:
+    """Where a browser shows the runs of TRACKING_URI: the tracking server itself (without any
+    user name or password in its URL), or, for a local store, the MLflow UI that `redes ui` serves."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return f"http://{LOOPBACK}:{MLFLOW_UI_PORT}"
+    parts = urlsplit(tracking_uri)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path.rstrip("/"), "", ""))
+
+
+def run_page_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The page of one run in the MLflow UI (see :func:`ui_base_url`)."""
+    return f"{ui_base_url(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def local_path(uri: str) -> Path | None:

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from threadpoolctl import threadpool_limits
 
+from flows.settings import Settings
 from tracking import interruption, mlflow_store, studies
 from tracking.run_logger import RunLogger
 from tracking.search_space import SearchSpace, config_from_params, suggest
@@ -49,6 +50,7 @@ class Objective:
         self.context = context
         self.client = client
         self.split = split
+        self.tracking_uri = context.tracking_uri or Settings.from_env().tracking_uri
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -85,6 +87,8 @@ class Objective:
             },
         )
         trial.set_user_attr("mlflow_run_id", logger.run_id)
+        run_url = mlflow_store.run_page_url(self.tracking_uri, ctx.experiment_id, logger.run_id)
+        trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(
             logger, config, self.split, params=params, trial=trial, on_epoch=self._on_epoch,
             diagnostics=ctx.diagnostics,

@@ -1,7 +1,8 @@
 """The registered champion after the fact: load it as people use it, and re-evaluate it on the test set.
 
-A study registers its best network as a version of ``redes-mnist`` and moves the alias
-``champion`` when it wins (:mod:`tracking.champion`). The weekly refresh loads
+A study on the standard split registers its best network as a version of ``redes-mnist``
+and moves the alias ``champion`` when it wins (:mod:`tracking.champion`; other slices have
+registered models of their own). The weekly refresh loads
 ``models:/redes-mnist@champion`` through MLflow's pyfunc loader, evaluates it on the
 test set of a freshly verified split and records that on a run of the experiment
 ``redes-refresh``, beside the test accuracy measured when the version was registered.

@@ -17,6 +17,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from flows.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
 from tracking.search_space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "qmc")
@@ -25,6 +26,10 @@ RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pym
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
 SPACE_ATTR = "redes_space"
+#: What a trial's value is (the best epoch's validation accuracy); optuna-dashboard shows it instead of "Objective 0".
+METRIC_NAME = "val/accuracy"
+#: The trial's user attribute that links it to its MLflow run (optuna-dashboard shows it beside the trial).
+RUN_URL_ATTR = "mlflow_run_url"
 log = logging.getLogger(__name__)
 
 
@@ -59,15 +64,10 @@ def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
     from flows.settings import Settings
 
-    text = Settings.from_env().optuna_heartbeat
+    text = Settings.from_env().optuna_heartbeat  # checked there: a bad value is a SettingsError
     if not text:
         return HEARTBEAT_INTERVAL, GRACE_PERIOD
-    try:
-        interval, grace = (int(part) for part in text.split(","))
-    except ValueError:
-        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r} must be two whole seconds, e.g. 10,30") from None
-    if interval < 1 or grace <= interval:
-        raise StudyError(f"REDES_OPTUNA_HEARTBEAT={text!r}: the interval must be >= 1 and the grace period longer")
+    interval, grace = (int(part) for part in text.split(","))
     return interval, grace
 
 
@@ -160,6 +160,8 @@ def create_or_load(
             f"study {name!r} already exists with a different search space; continue it with the same --space "
             f"and options, or start a new study with another --name"
         )
+    if study.metric_names != [METRIC_NAME]:  # a new study, or one created before redes named its metric
+        study.set_metric_names([METRIC_NAME])
     return study
 
 
@@ -212,7 +214,7 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def summary(study: optuna.Study) -> dict[str, Any]:
-    """Counts by state and the best COMPLETE trial (number, value, params)."""
+    """Counts by state and the best COMPLETE trial (number, value, params, training seconds, MLflow run)."""
     trials = study.get_trials(deepcopy=False)
     counts = {state.name: 0 for state in optuna.trial.TrialState}
     for trial in trials:
@@ -226,29 +228,81 @@ def summary(study: optuna.Study) -> dict[str, Any]:
         "best_value": best.value if best else None,
         "best_params": dict(best.params) if best else {},
         "best_run_id": best.user_attrs.get("mlflow_run_id") if best else None,
+        "best_run_url": best.user_attrs.get(RUN_URL_ATTR) if best else None,
+        "best_seconds": best.user_attrs.get("seconds") if best else None,
         "fail_reasons": sorted({str(t.user_attrs["fail_reason"])[:300] for t in trials if "fail_reason" in t.user_attrs})[:3],
     }
 
 
+def dashboard_url(study: optuna.Study) -> str:
+    """The study's page in optuna-dashboard as `redes ui` serves it (on this machine, its default port)."""
+    study_id = study._storage.get_study_id_from_name(study.study_name)
+    return f"http://{LOOPBACK}:{OPTUNA_DASHBOARD_PORT}/dashboard/studies/{study_id}"
+
+
 def trials_table(study: optuna.Study):
-    """Optuna's trials table (pandas), with durations in seconds and the MLflow run of each trial."""
+    """Optuna's trials table (pandas), with durations in seconds and the MLflow run of each trial.
+
+    The objective's column is named by its metric (``val/accuracy``), whatever Optuna calls it.
+    """
     frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    frame = frame.rename(columns={"value": METRIC_NAME, f"value_{METRIC_NAME}": METRIC_NAME})
     if "duration" in frame:
         frame["duration"] = frame["duration"].dt.total_seconds()
     return frame
 
 
-def summary_markdown(summary: dict[str, Any], name: str) -> str:
-    lines = [f"# Study `{name}`", "", f"Trials: {summary['trials']} ({', '.join(f'{k} {v}' for k, v in summary['states'].items())})", ""]
+def rounded(frame):
+    """The trials table as people read it: accuracies to 4 decimals, seconds to 0.1, other numbers to 4 significant digits."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype.kind != "f":
+            continue
+        if "accuracy" in column:
+            frame[column] = frame[column].round(4)
+        elif "seconds" in column or column == "duration":
+            frame[column] = frame[column].round(1)
+        else:
+            frame[column] = frame[column].map(significant)
+    return frame
+
+
+def significant(value: Any, digits: int = 4) -> Any:
+    """VALUE to DIGITS significant digits (η = 0.123456 → 0.1235); anything but a finite float unchanged."""
+    if not isinstance(value, float) or value != value or value in (float("inf"), float("-inf")):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def percent(value: float) -> str:
+    """An accuracy as people quote it: 0.98654 → ``98.65 %``."""
+    return f"{100 * value:.2f} %"
+
+
+def summary_markdown(
+    summary: dict[str, Any], name: str, mlflow_url: str | None = None, dashboard: str | None = None
+) -> str:
+    """The study's outcome for Prefect's UI: links to its MLflow run and dashboard page, numbers rounded."""
+    states = ", ".join(f"{k} {v}" for k, v in summary["states"].items())
+    lines = [f"# Study `{name}`", ""]
+    links = [f"[MLflow: this study's run]({mlflow_url})" if mlflow_url else "", f"[optuna-dashboard]({dashboard})" if dashboard else ""]
+    if any(links):
+        lines += [" · ".join(link for link in links if link) + " (for local stores, `redes ui` serves both)", ""]
+    lines += [f"Trials: {summary['trials']} ({states})", ""]
     if summary.get("best_trial") is None:
         lines.append("No trial completed.")
-    else:
-        lines += [
-            f"Best trial: **{summary['best_trial']}**, validation accuracy **{summary['best_value']:.4f}**",
-            f"Test accuracy of its network (evaluated once): **{summary.get('test_accuracy', float('nan')):.4f}**",
-            "",
-            "| parameter | value |",
-            "|---|---|",
-        ]
-        lines += [f"| {k} | {v} |" for k, v in summary["best_params"].items()]
+        return "\n".join(lines)
+    best = f"Best trial: **{summary['best_trial']}**"
+    if summary.get("best_run_url"):
+        best += f" ([MLflow run]({summary['best_run_url']}))"
+    best += f", validation accuracy **{percent(summary['best_value'])}**"
+    if summary.get("best_seconds") is not None:
+        best += f", trained in {summary['best_seconds']:.1f} s"
+    lines += [best, ""]
+    if summary.get("test_accuracy") is not None:
+        lines += [f"Test accuracy of its network (evaluated once): **{percent(summary['test_accuracy'])}**", ""]
+    if summary.get("registry_note"):
+        lines += [summary["registry_note"], ""]
+    lines += ["| parameter | value |", "|---|---|"]
+    lines += [f"| {k} | {significant(v) if isinstance(v, float) else v} |" for k, v in summary["best_params"].items()]
     return "\n".join(lines)

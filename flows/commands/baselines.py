@@ -13,7 +13,6 @@ from flows.commands.common import (
     ValSizeOption,
     console,
     is_terminal,
-    quiet_prefect_logs,
     user_errors,
 )
 
@@ -31,7 +30,6 @@ def baselines(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Random guessing, average darkness, perceptrons, a 784-10 softmax network and an SVM, each an MLflow run."""
-    quiet_prefect_logs()
     from flows.baselines import baselines as baselines_flow
     from tracking import mlflow_store
 

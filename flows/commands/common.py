@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from contextlib import contextmanager
@@ -32,7 +31,9 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means "the input is wrong", imported lazily."""
     from core.errors import ConfigError
 
-    errors: list[type[BaseException]] = [BadInput, ConfigError]
+    from flows.settings import SettingsError
+
+    errors: list[type[BaseException]] = [BadInput, ConfigError, SettingsError]
     try:
         from tracking.search_space import SearchSpaceError
         from tracking.studies import StudyError
@@ -61,11 +62,6 @@ def user_errors() -> Iterator[None]:
     except (TrackingUnavailable, WorkersKeepDying) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(UNAVAILABLE) from None
-
-
-def quiet_prefect_logs() -> None:
-    """Prefect's per-task log lines would scroll the progress display away; warnings still show."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 def parse_duration(text: str | None) -> float | None:

@@ -17,7 +17,6 @@ from flows.commands.common import (
     err_console,
     is_terminal,
     parse_duration,
-    quiet_prefect_logs,
     user_errors,
 )
 
@@ -81,7 +80,6 @@ def run_study_command(
             from tracking.search_space import config_from_params
 
             config_from_params(params, search_space).validate(n_train=train_size)
-    quiet_prefect_logs()
     from flows.signals import stop_on_signals
     from flows.study import run_study
     from tracking import mlflow_store
@@ -173,7 +171,7 @@ def print_summary(outcome: dict[str, Any]) -> None:
             table.add_row(f"  {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
         table.add_row("validation accuracy", f"{outcome['best_value']:.4f}")
         table.add_row("test accuracy", f"[bold]{outcome['test_accuracy']:.4f}[/]")
-        table.add_row("model", f"redes-mnist version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
+        table.add_row("model", f"{outcome['model_name']} version {outcome['model_version']}" + (" (champion)" if outcome["champion"] else ""))
     for reason in outcome.get("fail_reasons") or []:
         table.add_row("[red]failed because[/]", reason)
     table.add_row("seconds", f"{outcome['seconds']:.0f}")

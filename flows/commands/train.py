@@ -12,8 +12,8 @@ from flows.commands.common import (
     TrainSizeOption,
     ValSizeOption,
     console,
+    err_console,
     parse_sizes,
-    quiet_prefect_logs,
     user_errors,
 )
 
@@ -60,15 +60,16 @@ def train(
             output_encoding=output_encoding,
         )
         config.validate(n_train=train_size)
-    quiet_prefect_logs()
+    from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
     from tracking import mlflow_store
 
     with user_errors():
         mlflow_store.configure()
-    outcome = train_once(
-        config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
-    )
+    with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
+        outcome = train_once(
+            config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
+        )
     summary = {k: outcome[k] for k in ("val_accuracy", "train_accuracy", "test_accuracy", "best_epoch", "stopped_epoch", "stop_reason", "seconds", "mlflow_run_id")}
     if as_json:
         print(json.dumps(summary))

