@@ -243,18 +243,14 @@ def mnist_study(
 
 
 def study_task_runner(workers: int):
-    """A process pool of W workers sharing one Prefect API, or one thread when W = 1.
-
-    The API is started here, not by Prefect's client on first use, so that it is a server
-    redes controls: out of the terminal's reach, stopped with redes (see flows.prefect_api).
-    """
+    """A process pool of W workers sharing one Prefect API, or one thread when W = 1."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
     from flows.study_workers import pool_runner
 
-    shared_api_url()
     if workers > 1:
+        shared_api_url()
         return pool_runner(workers)
     return ThreadPoolTaskRunner(max_workers=1)
 
@@ -286,8 +282,16 @@ def main_job(
 
 
 def run_study(workers: int = 1, main: bool = False, **parameters: Any) -> dict[str, Any]:
-    """Run the study flow (or, with ``main``, the main job around it) with W worker processes."""
+    """Run the study flow (or, with ``main``, the main job around it) with W worker processes.
+
+    Prefect's API is started first, by redes, even for one worker: a server it controls, out of
+    the terminal's reach and stopped with it (see flows.prefect_api), not one Prefect's client
+    would start in the terminal's process group.
+    """
+    from flows.prefect_api import shared_api_url
+
     started = time.perf_counter()
+    shared_api_url()
     if main:
         parameters.pop("space_file", None)
         result = main_job(workers=workers, **parameters)
