@@ -4,11 +4,21 @@ With no ``PREFECT_API_URL``, Prefect starts a temporary server in each Python pr
 that needs one, so every worker of a process pool would start its own (10-15 s each).
 Starting the temporary server once here and handing its URL to the children through
 the environment removes that cost; a user's own server URL is always used as is.
+
+That server runs in its own session, so a Ctrl-C in the terminal does not stop it while the
+workers still record their trials, and it dies with this process (PR_SET_PDEATHSIG), so
+even a `kill -9` of redes leaves no server listening.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+
+from flows.servers import die_with
+
+_started: list = []  # the server started here, if any
 
 
 def shared_api_url() -> str:
@@ -18,9 +28,50 @@ def shared_api_url() -> str:
     url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if url:
         return url
-    from prefect.server.api.server import SubprocessASGIServer
+    from flows import signals
 
-    server = SubprocessASGIServer()  # the same instance Prefect's client would start in this process
+    server = _session_server_class()()  # the instance Prefect's client would otherwise start in this process
     server.start()
+    _started.append(server)
+    signals.register_server(server.server_process)
     os.environ["PREFECT_API_URL"] = server.api_url
     return server.api_url
+
+
+def lost_server() -> str | None:
+    """One line saying that the Prefect server started here has exited, or None while it runs."""
+    for server in _started:
+        process = server.server_process
+        if process is not None and process.poll() is not None:
+            return f"Prefect's server (pid {process.pid}, {server.api_url}) exited with code {process.returncode}"
+    return None
+
+
+def _session_server_class():
+    """Prefect's temporary server, started in its own session and bound to this process's life."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class SessionASGIServer(SubprocessASGIServer):  # shares the base class's instances: Prefect's client finds it
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            """Prefect 3.9's command line and environment for its temporary server; a session of its own."""
+            import prefect
+            from prefect.settings import get_current_settings
+
+            env = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            }
+            app_dir = str(prefect.__module_path__.parent)
+            parent = os.getpid()
+            return subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with(parent),
+            )  # fmt: skip
+
+    return SessionASGIServer

@@ -9,10 +9,12 @@ never a sleep. Servers bind 127.0.0.1 unless the caller passes another host.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 #: Names that keep the servers from phoning home; children get them unless the caller set them.
@@ -102,8 +105,12 @@ def start_process(
     env: Mapping[str, str] | None = None,
     cwd: str | Path | None = None,
     log_path: str | Path | None = None,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen:
-    """Start ARGV in a new session (its own process group), output to LOG_PATH (or discarded)."""
+    """Start ARGV in a new session (its own process group), output to LOG_PATH (or discarded).
+
+    With DIE_WITH_PARENT, the kernel sends it SIGTERM when this process dies, even by `kill -9`.
+    """
     if log_path is not None:
         log_path = Path(log_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +126,23 @@ def start_process(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with(os.getpid()) if die_with_parent else None,
         )
     finally:
         if log_path is not None:
             out.close()
+
+
+def die_with(parent: int):
+    """A ``preexec_fn``: the child gets SIGTERM when PARENT dies (Linux PR_SET_PDEATHSIG); exits if it already has."""
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def http_status(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> int | None:
@@ -307,10 +327,11 @@ def start_server(
     timeout: float = 120.0,
     accept: Iterable[int] = (200,),
     name: str | None = None,
+    die_with_parent: bool = False,
 ) -> Server:
     """Start a server and return once HEALTH_URL answers; the server is stopped if it never does."""
     log = Path(log_path) if log_path is not None else None
-    process = start_process(argv, env=env, cwd=cwd, log_path=log)
+    process = start_process(argv, env=env, cwd=cwd, log_path=log, die_with_parent=die_with_parent)
     server = Server(
         name=name or Path(argv[0]).name, process=process, health_url=health_url, log_path=log, accept=tuple(accept)
     )

@@ -18,7 +18,9 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from flows.prepare_data import prepare_data
 from flows.settings import Settings
+from flows.signals import stop_on_signals
 from flows.study_workers import run_workers
+from tracking.interruption import Interrupted
 
 
 @task(name="open-study")
@@ -205,6 +207,12 @@ def mnist_study(
             "the Optuna storage URL, password included, is a parameter of this flow run and is stored by Prefect; "
             "set REDES_OPTUNA_STORAGE in the environment instead"
         )
+    from prefect.runtime import deployment
+
+    if deployment.id:  # run by `redes serve` or a worker: no orphan trains on after a `kill -9` of it
+        from flows.signals import stop_with_parent
+
+        stop_with_parent()
     storage = storage or Settings.from_env().study_storage
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
@@ -216,15 +224,21 @@ def mnist_study(
     try:
         blas_threads = Settings.from_env().threads_per_worker(workers)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
-        run_workers(
-            run_trials, context, trials, timeout_seconds, workers, blas_threads,
-            on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
-        )  # fmt: skip
+        with stop_on_signals():  # ours while the workers run, not the SIGTERM handler Prefect keeps around a flow run
+            run_workers(
+                run_trials, context, trials, timeout_seconds, workers, blas_threads,
+                on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
+            )  # fmt: skip
         summary = evaluate_champion(context)
         publish_summary(context, summary)
         status = "FINISHED"
         logger.info("study %s: best validation accuracy %s", name, summary.get("best_value"))
         return {**summary, "parent_run_id": context.parent_run_id, "experiment_id": context.experiment_id, "split_path": split_path}
+    except Interrupted as exc:  # a stop asked from outside: the flow run ends Cancelled, without a traceback
+        from prefect.states import Cancelled
+
+        status = "KILLED"
+        return Cancelled(message=str(exc))
     finally:
         from tracking import mlflow_store
 
@@ -233,13 +247,14 @@ def mnist_study(
 
 def study_task_runner(workers: int):
     """A process pool of W workers sharing one Prefect API, or one thread when W = 1."""
-    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
+    from flows.study_workers import pool_runner
 
     if workers > 1:
         shared_api_url()
-        return ProcessPoolTaskRunner(max_workers=workers)
+        return pool_runner(workers)
     return ThreadPoolTaskRunner(max_workers=1)
 
 
@@ -270,8 +285,16 @@ def main_job(
 
 
 def run_study(workers: int = 1, main: bool = False, **parameters: Any) -> dict[str, Any]:
-    """Run the study flow (or, with ``main``, the main job around it) with W worker processes."""
+    """Run the study flow (or, with ``main``, the main job around it) with W worker processes.
+
+    Prefect's API is started first, by redes, even for one worker: a server it controls, out of
+    the terminal's reach and stopped with it (see flows.prefect_api), not one Prefect's client
+    would start in the terminal's process group.
+    """
+    from flows.prefect_api import shared_api_url
+
     started = time.perf_counter()
+    shared_api_url()
     if main:
         parameters.pop("space_file", None)
         result = main_job(workers=workers, **parameters)

@@ -4,6 +4,10 @@ A process killed inside Prefect's process pool (the OOM killer, `kill -9`) break
 pool: Python stops the other workers with it. Their RUNNING trials are failed, their MLflow
 runs ended KILLED and their parameters queued again, and the trials still owed run in a fresh
 pool, so a dead process costs the trials it was running, never the study.
+
+A stop asked by a signal (flows.signals) or the loss of the Prefect server redes started
+ends the loop instead: the workers get :data:`GRACE` seconds to end their trials at the
+next epoch end, then whatever still runs is killed and its trials recorded `interrupted`.
 """
 
 from __future__ import annotations
@@ -19,10 +23,23 @@ from prefect.futures import wait
 
 #: Fresh pools started after deaths before the study gives up (each needs a killed process).
 MAX_RESTARTS = 3
+#: Seconds the workers get, once a stop is asked, to end their trials before they are killed.
+GRACE = 6.0
 
 
 class WorkersKeepDying(RuntimeError):
     """The worker processes died again and again; what they finished is kept."""
+
+
+def pool_runner(workers: int):
+    """Prefect's process pool of W workers, each stopping on SIGINT and on the death of this process."""
+    import os
+
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from flows.signals import worker_initializer
+
+    return ProcessPoolTaskRunner(max_workers=workers, initializer=worker_initializer, initargs=(os.getpid(),))
 
 
 def shares(trials: int, workers: int) -> list[int]:
@@ -41,11 +58,12 @@ def run_workers(
 ) -> None:
     """Run TRIALS trials of the study in W workers of the flow's task runner; start a fresh pool if one breaks.
 
-    ``on_progress`` is called every few seconds with the trials finished so far.
+    ``on_progress`` is called every few seconds with the trials finished so far. Raises
+    :class:`~tracking.interruption.Interrupted` once a stop was asked and the trials are recorded.
     """
-    from prefect.task_runners import ProcessPoolTaskRunner
-
-    from tracking import mlflow_store, studies
+    from flows.prefect_api import lost_server
+    from flows.signals import stop_on_signals, stop_workers
+    from tracking import interruption, mlflow_store, studies
     from tracking.objective import fail_orphaned_trials
 
     logger = get_run_logger()
@@ -58,6 +76,8 @@ def run_workers(
         for restart in range(MAX_RESTARTS + 1):
             owed = trials - (studies.finished_count(study) - start - requeued)
             timeout = None if timeout_seconds is None else timeout_seconds - (time.monotonic() - started)
+            if interruption.stop_requested():
+                raise interruption.Interrupted(f"{interruption.REASON} ({interruption.why()}) before any trial")
             if owed <= 0 or (timeout is not None and timeout <= 0):
                 return
             submit = _submitter(run_trials, runner)
@@ -66,12 +86,23 @@ def run_workers(
                 for index, share in enumerate(shares(owed, workers))
                 if share > 0
             ]
+            shown = time.monotonic()
             while True:
-                _, pending = wait(futures, timeout=5)
-                on_progress(studies.finished_count(study) - start - requeued)
+                _, pending = wait(futures, timeout=0.5)
                 if not pending:
                     break
+                lost = lost_server()
+                if lost:
+                    stop_workers(lost)
+                if interruption.stop_requested():
+                    _stop(futures, study, context, lost)
+                if time.monotonic() - shown >= 5:
+                    on_progress(studies.finished_count(study) - start - requeued)
+                    shown = time.monotonic()
+            on_progress(studies.finished_count(study) - start - requeued)
             if not _pool_broke(futures):
+                if interruption.stop_requested():  # every worker ended its trial at the stop
+                    _stop(futures, study, context, lost_server())
                 return
             _wait_for_pool_exit(study)
             pids = _running_pids(study)
@@ -87,7 +118,7 @@ def run_workers(
                 break
             if runner is not None:
                 runner.__exit__(None, None, None)
-            runner = ProcessPoolTaskRunner(max_workers=workers).__enter__()
+            runner = pool_runner(workers).__enter__()
         raise WorkersKeepDying(
             f"worker processes died {MAX_RESTARTS + 1} times; the trials they finished are kept. Look for the OOM "
             "killer (`dmesg`), then run the same command again, perhaps with fewer --workers, to continue the study"
@@ -95,6 +126,35 @@ def run_workers(
     finally:
         if runner is not None:
             runner.__exit__(None, None, None)
+
+
+def _stop(futures: list[Any], study: optuna.Study, context: Any, lost: str | None) -> None:
+    """Give the workers GRACE seconds to end their trials, kill what still runs, record its trials; raise Interrupted.
+
+    With the Prefect server gone, no Prefect call can succeed (each would be retried for
+    minutes): the parent run is ended here and the process exits with one line instead.
+    """
+    from flows.signals import force_exit, kill_workers
+    from tracking import interruption, mlflow_store
+    from tracking.objective import fail_orphaned_trials
+
+    wait(futures, timeout=GRACE)
+    killed = kill_workers()
+    client = mlflow_store.configure()
+    failed = fail_orphaned_trials(study, client, reason=interruption.REASON) if killed else []
+    why = interruption.why()
+    if lost:
+        client.set_tag(context.parent_run_id, "stop_reason", lost)
+        client.set_terminated(context.parent_run_id, status="KILLED")
+        force_exit(
+            1,
+            f"error: {lost} mid-study; the trials are recorded (the running ones FAIL `interrupted`, queued again). "
+            "Run the same command again to continue the study",
+        )
+    raise interruption.Interrupted(
+        f"{interruption.REASON} ({why}): the running trials ended FAIL `interrupted` and are queued again"
+        + (f"; trials {failed} were stopped with their worker processes" if failed else "")
+    )
 
 
 def _submitter(run_trials: Any, runner: Any) -> Callable[..., Any]:

@@ -18,7 +18,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 
 from flows.settings import Settings
-from tracking import mlflow_store, studies
+from tracking import interruption, mlflow_store, studies
 from tracking.run_logger import RunLogger
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
@@ -58,6 +58,9 @@ class Objective:
             return self._run(trial)
         except optuna.TrialPruned:
             raise
+        except interruption.Interrupted:
+            _record_interrupted(trial)
+            raise
         except Exception as exc:  # Optuna records FAIL; the reason goes with it, wherever it was raised
             if "fail_reason" not in trial.user_attrs:
                 trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
@@ -68,6 +71,7 @@ class Objective:
         for key, value in process_identity().items():
             trial.set_user_attr(key, value)
         params = suggest(trial, ctx.space)
+        interruption.check()  # a stop asked while the trial was sampled: no run, parameters queued again
         config = config_from_params(params, ctx.space)
         config.validate(n_train=len(self.split.y_train))
         logger = RunLogger(
@@ -88,7 +92,7 @@ class Objective:
         run_url = mlflow_store.run_page_url(self.tracking_uri, ctx.experiment_id, logger.run_id)
         trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(
-            logger, config, self.split, params=params, trial=trial, on_epoch=self._check_deadline,
+            logger, config, self.split, params=params, trial=trial, on_epoch=self._on_epoch,
             diagnostics=ctx.diagnostics,
         )
         result = tracked.result
@@ -100,10 +104,29 @@ class Objective:
         return result.best_val_accuracy
 
 
+    def _on_epoch(self, metrics) -> None:
+        interruption.check()
+        self._check_deadline(metrics)
+
     def _check_deadline(self, metrics) -> None:
         """Cut a trial short when the study's time budget is spent: it ends PRUNED, reason in its tags."""
         if self.context.deadline is not None and time.time() > self.context.deadline:
             raise optuna.TrialPruned(f"the study's time budget ran out at epoch {metrics.epoch}")
+
+
+def _record_interrupted(trial: optuna.Trial) -> None:
+    """A trial stopped from outside: FAIL with the reason `interrupted`, no new trial after it, its parameters queued again."""
+    trial.set_user_attr("fail_reason", interruption.REASON)
+    trial.set_user_attr("interrupted_by", interruption.why())
+    trial.study.stop()
+    if trial.params:
+        trial.study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+
+
+def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A study callback: start no new trial once a stop was requested."""
+    if interruption.stop_requested():
+        study.stop()
 
 
 OWNER_ATTRS = ("worker_host", "worker_pid", "worker_started")
@@ -138,27 +161,28 @@ def _owner_is_dead(attrs: dict[str, Any]) -> bool:
     return bool(started) and _process_start(pid) not in (None, started)
 
 
-def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True) -> list[int]:
+def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None) -> list[int]:
     """Fail the RUNNING trials whose process on this host is dead (a journal storage has no heartbeat).
 
     Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING),
     and, with ``retry``, the same parameters are enqueued so the next trial runs them again.
-    Returns the numbers of the trials failed.
+    REASON replaces the default "its worker process … died" (e.g. `interrupted`, when redes
+    itself stopped the process). Returns the numbers of the trials failed.
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if not _owner_is_dead(trial.user_attrs):
             continue
         storage = study._storage
-        reason = f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
+        why = reason or f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
         try:
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", why)
             if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
                 continue  # someone else finished it first
         except (RuntimeError, ValueError):  # already finished by another process
             continue
         failed.append(trial.number)
-        end_orphaned_run(client, trial, reason)
+        end_orphaned_run(client, trial, why)
         if retry and trial.params:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
     return failed
@@ -233,11 +257,13 @@ def run_worker(
         )
         split = load_split(context.split_path)
         before = len(study.get_trials(deepcopy=False))
+        if interruption.stop_requested():
+            return 0
         study.optimize(
             Objective(context, client, split),
             n_trials=n_trials,
             timeout=timeout,
             catch=(Exception,),
-            callbacks=[tag_final_state(client)],
+            callbacks=[tag_final_state(client), stop_when_asked],
         )
         return len(study.get_trials(deepcopy=False)) - before

@@ -19,6 +19,8 @@ from core.errors import Diverged
 from core.network import Network
 from core.training import EpochMetrics, TrainResult, train
 from tracking import plots
+from tracking.interruption import REASON as INTERRUPTED
+from tracking.interruption import Interrupted
 from tracking.run_logger import RunLogger
 
 WEIGHTS_ARTIFACT = "model"
@@ -82,6 +84,11 @@ def train_tracked(
         )
     except optuna.TrialPruned:
         _log_interrupted(logger, history, "pruned", "KILLED")
+        raise
+    except Interrupted:  # Ctrl-C, SIGTERM or a lost parent: stopped from outside, not the trial's fault
+        if trial is not None:
+            trial.set_user_attr("fail_reason", INTERRUPTED)
+        _log_interrupted(logger, history, INTERRUPTED, "KILLED")
         raise
     except Diverged as exc:
         if trial is not None:  # first: ending the run may fail too (tracking server gone)

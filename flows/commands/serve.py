@@ -194,6 +194,7 @@ def _start_local_prefect(port: int):
             log_path=log,
             timeout=PREFECT_START_TIMEOUT,
             name="prefect",
+            die_with_parent=True,  # even a `kill -9` of redes serve leaves no server listening
         )  # fmt: skip
     except ServerError as exc:
         err_console.print(f"[bold red]error:[/] the local Prefect server did not start: {exc}")

@@ -16,6 +16,7 @@ from flows.commands.common import (
     ValSizeOption,
     check_split_sizes,
     console,
+    err_console,
     is_terminal,
     parse_duration,
     print_warning,
@@ -91,6 +92,7 @@ def run_study_command(
             from tracking.search_space import config_from_params
 
             config_from_params(params, search_space).validate(n_train=train_size)
+    from flows.signals import stop_on_signals
     from flows.study import run_study
     from tracking import mlflow_store
 
@@ -98,7 +100,7 @@ def run_study_command(
         if mlflow_store.is_embedded(settings.tracking_uri):
             stores.check_free_space(settings.workdir)
         mlflow_store.configure(settings)
-    with user_errors(), progress_display(name, storage, trials), storage_in_environment(storage):
+    with stop_on_signals(), interrupted_exit(), user_errors(), progress_display(name, storage, trials), storage_in_environment(storage):
         outcome = run_study(
             workers=workers,
             main=main,
@@ -119,6 +121,24 @@ def run_study_command(
             diagnostics=diagnostics,
         )
     return {**outcome, "name": name, "storage": storage, "settings": settings}
+
+
+@contextmanager
+def interrupted_exit() -> Iterator[None]:
+    """A study stopped by Ctrl-C or SIGTERM: one line, the shell's exit code (130, 143), no traceback."""
+    from flows.signals import exit_code, exit_now, received
+    from tracking import interruption
+
+    try:
+        yield
+    except BaseException as exc:
+        if not interruption.stop_requested() or isinstance(exc, typer.Exit):
+            raise
+        err_console.print(
+            f"[bold yellow]{interruption.REASON}[/] ({interruption.why()}): no new trial started; the running ones ended "
+            "FAIL `interrupted`, their MLflow runs KILLED, their parameters queued for the next `redes study`"
+        )
+        exit_now(exit_code() if received() else 1)
 
 
 @contextmanager

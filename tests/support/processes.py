@@ -1,7 +1,8 @@
-"""Waiting on what a subprocess prints."""
+"""Waiting on what a subprocess prints, and on every process working in a folder to be gone."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -17,3 +18,30 @@ def wait_for_output(process: subprocess.Popen, path: Path, mark: str, timeout: f
         assert process.poll() is None, f"exited with {process.returncode} before printing {mark!r}:\n{text}"
         assert time.monotonic() < deadline, f"{mark!r} not printed within {timeout:.0f} s:\n{text}"
         time.sleep(0.2)
+
+
+def processes_in(folder) -> list[str]:
+    """`pid command` of every live process working in FOLDER (redes, its pool, the servers it started)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/cwd") != str(folder):
+                continue
+            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+            command = open(f"/proc/{entry}/cmdline").read().replace("\0", " ")
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            found.append(f"{entry} {command[:160]}")
+    return found
+
+
+def wait_gone(folder, timeout: float) -> float:
+    """Seconds until nothing runs in FOLDER; fails with what still runs after TIMEOUT."""
+    started = time.monotonic()
+    while processes_in(folder):
+        assert time.monotonic() - started < timeout, f"still running after {timeout} s: {processes_in(folder)}"
+        time.sleep(0.1)
+    return time.monotonic() - started

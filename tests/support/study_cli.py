@@ -33,12 +33,14 @@ QUIET = {
 }
 
 
-def study_command(name: str, trials: int, *, workers: int = 1, epochs: int = 6, train_size: int = 2000) -> list[str]:
+def study_command(
+    name: str, trials: int, *, workers: int = 1, epochs: int = 6, train_size: int = 2000, patience: int = 10
+) -> list[str]:
     """`redes study` over SPACE_TOML, random sampler, no pruner; the storage (and any password) is in the environment."""
     redes = Path(sys.executable).with_name("redes")
     return [
         str(redes), "study", "--name", name, "--trials", str(trials), "--workers", str(workers), "--sampler", "random",
-        "--pruner", "none", "--epochs", str(epochs), "--patience", "10", "--train-size", str(train_size),
+        "--pruner", "none", "--epochs", str(epochs), "--patience", str(patience), "--train-size", str(train_size),
         "--val-size", "500", "--space", "space.toml",
     ]  # fmt: skip
 

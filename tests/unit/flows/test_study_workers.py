@@ -54,8 +54,9 @@ class Pools:
             self.study.tell(trial, 0.5)
         return FakeFuture()
 
-    def fresh_pool(self, max_workers):
-        """Stands in for prefect's ProcessPoolTaskRunner."""
+    def fresh_pool(self, max_workers, initializer=None, initargs=()):
+        """Stands in for prefect's ProcessPoolTaskRunner (a real pool's processes run INITIALIZER first)."""
+        assert initializer is not None, "pool processes must watch for signals and their parent"
         pools = self
 
         class Runner:
