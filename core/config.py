@@ -3,7 +3,8 @@
 ``--sizes``, ``--activation``, ``--cost``, ``--eta``, ``--lmbda``, ``--dropout``,
 ``--batch-size``, ``--epochs``, ``--patience``, ``--seed``, ``--output-encoding``,
 ``--momentum``, ``--nesterov``, ``--max-norm``, ``--schedule``, ``--shift``, ``--rotate``,
-``--scale``, ``--shear``, ``--elastic-alpha``, ``--elastic-sigma``: one name means one thing in the config, the command line, Optuna and MLflow.
+``--scale``, ``--shear``, ``--elastic-alpha``, ``--elastic-sigma``: one name means one thing
+in the config, the command line, Optuna and MLflow.
 """
 
 from __future__ import annotations

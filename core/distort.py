@@ -60,7 +60,9 @@ def gaussian_matrix(n: int, sigma: float, dtype=np.float32) -> np.ndarray:
     return np.where(np.abs(offset) <= radius, taps[np.clip(offset + radius, 0, 2 * radius)], 0.0).astype(dtype)
 
 
-def warp(images: np.ndarray, matrices: np.ndarray, offsets: np.ndarray, displacement: np.ndarray | None = None) -> np.ndarray:
+def warp(
+    images: np.ndarray, matrices: np.ndarray, offsets: np.ndarray, displacement: np.ndarray | None = None
+) -> np.ndarray:
     """Read square ``images`` ``(B, n, n)`` at moved points, bilinearly, zero outside: a new ``(B, n, n)`` array.
 
     Output pixel q (relative to the centre) reads the input at ``matrices[b] @ q +
@@ -153,9 +155,9 @@ class Distorter:
 
     def affine(self, B: int) -> tuple[np.ndarray, np.ndarray]:
         """Random maps for B images (see :func:`affine_maps`)."""
-        draw = self.rng.uniform(-1.0, 1.0, size=(5, B))
+        shift_x, shift_y, angle, zoom, shear = self.rng.uniform(-1.0, 1.0, size=(5, B))
         return affine_maps(
-            self.shift * draw[0], self.shift * draw[1], self.rotate * draw[2], 1.0 + self.scale * draw[3], self.shear * draw[4]
+            self.shift * shift_x, self.shift * shift_y, self.rotate * angle, 1.0 + self.scale * zoom, self.shear * shear
         )
 
     def elastic(self, B: int, dtype: np.dtype) -> np.ndarray:
