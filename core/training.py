@@ -200,9 +200,9 @@ class SGD:
         return s * factor if lazy else 1.0
 
     def _plain_update(self, w_scale: float) -> None:
-        decay = self._factor
+        lazy, decay = self._lazy, self._factor
         for dense in self.network.dense:
-            if self._lazy:
+            if lazy:
                 dense.w_scale = w_scale
                 np.multiply(dense.nabla_b, w_scale, out=dense.nabla_b)
             elif decay != 1.0:
