@@ -3,6 +3,12 @@
     python benchmarks/bench_core.py [--repeats 5] [--threads 1] [--only 784-100-10/10]
     python benchmarks/bench_core.py --memory      # peak memory of train() on the full split, no PyTorch
 
+For 784-800-800-10 at mini-batch 128 it also times, in the same turns, the distortion of
+one epoch's images (affine and elastic, ``DISTORTION``) on the main thread alone, and one
+epoch that trains on them with the distortion running a block ahead in its background
+thread; it reports the distortion's cost as a share of the plain epoch (issue #15: at
+most 30 %).
+
 What is timed: one epoch of mini-batch SGD (shuffle, gather each mini-batch, forward,
 backprop, update; for core also the epoch's train loss and accuracy), with the data
 already in memory as float32 and evaluation outside the timed region. PyTorch trains the
@@ -31,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.config import TrainConfig  # noqa: E402
+from core.distort import Distorter  # noqa: E402
 from core.network import Network  # noqa: E402
 from core.training import SGD, train  # noqa: E402
 from flows.data.idx import read_idx  # noqa: E402
@@ -70,6 +77,8 @@ CASES = [
     Case((784, 800, 800, 10), "relu", "log-likelihood", 128, 0.1, 1.3),
 ]
 LMBDA = 5.0
+DISTORTION = dict(shift=2.0, rotate=10.0, scale=0.1, shear=10.0, elastic_alpha=34.0, elastic_sigma=4.0)
+DISTORTED_CASE = "784-800-800-10/128"
 
 
 def load_mnist(n: int = N_TRAIN) -> tuple[np.ndarray, np.ndarray]:
@@ -84,11 +93,12 @@ def load_mnist(n: int = N_TRAIN) -> tuple[np.ndarray, np.ndarray]:
 
 
 class CoreEpoch:
-    def __init__(self, case: Case, X: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, case: Case, X: np.ndarray, y: np.ndarray, distort: bool = False) -> None:
         config = TrainConfig(sizes=case.sizes, activation=case.activation, cost=case.cost, eta=case.eta,
                              lmbda=LMBDA, batch_size=case.batch_size, seed=0)
         self.network = Network.from_config(config)
-        self.sgd = SGD(self.network, case.batch_size, len(X), case.eta, LMBDA)
+        distorter = Distorter(28, np.random.default_rng(2), **DISTORTION) if distort else None
+        self.sgd = SGD(self.network, case.batch_size, len(X), case.eta, LMBDA, distorter=distorter)
         self.X, self.y = X, y
         self.rng = np.random.default_rng(1)
 
@@ -145,6 +155,23 @@ class TorchEpoch:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        return time.perf_counter() - t0
+
+
+class DistortEpoch:
+    """Distort one epoch's images block by block on the calling thread, as training would, and nothing else."""
+
+    def __init__(self, X: np.ndarray) -> None:
+        from core.training import DISTORT_BLOCK
+
+        self.X, self.block = X, DISTORT_BLOCK
+        self.distorter = Distorter(28, np.random.default_rng(2), **DISTORTION)
+
+    def run(self, n: int | None = None) -> float:
+        X = self.X if n is None else self.X[:n]
+        t0 = time.perf_counter()
+        for start in range(0, len(X), self.block):
+            self.distorter(X[start : start + self.block])
         return time.perf_counter() - t0
 
 
@@ -214,6 +241,8 @@ def bench(args) -> int:
                         continue
                     seconds = trainer.run()
                     (core_times if trainer is core else torch_times).append(seconds)
+            if case.name == DISTORTED_CASE:
+                distortion_report(case, X, y, args.repeats)
             core_rate = [N_TRAIN / s for s in core_times]
             gflops = statistics.median(core_rate) * case.flops_per_example() / 1e9
             line = f"{case.label:<42} {spread(core_rate):>26} {gflops:>8.1f}"
@@ -229,6 +258,25 @@ def bench(args) -> int:
         print(f"\nload average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
               f"BLAS after the run: {blas_description()}")
     return 1 if failed and args.strict else 0
+
+
+def distortion_report(case: Case, X: np.ndarray, y: np.ndarray, repeats: int) -> None:
+    """Time distortion alone and a distorted epoch, in turns with more plain epochs, and print their share."""
+    plain, alone, distorted = CoreEpoch(case, X, y), DistortEpoch(X), CoreEpoch(case, X, y, distort=True)
+    warm = 200 * case.batch_size
+    for trainer in (plain, alone, distorted):
+        trainer.run(warm)
+    times: dict[str, list[float]] = {"plain": [], "alone": [], "distorted": []}
+    for r in range(repeats):
+        order = [("plain", plain), ("alone", alone), ("distorted", distorted)]
+        for name, trainer in order if r % 2 == 0 else order[::-1]:
+            times[name].append(trainer.run())
+    base = statistics.median(times["plain"])
+    cost, with_thread = statistics.median(times["alone"]), statistics.median(times["distorted"])
+    print(f"  distortion {DISTORTION}, blocks of {alone.block}:")
+    print(f"  one epoch of distortion alone, one thread: {cost:.2f} s = {cost / base:.0%} of a plain "
+          f"{case.name} epoch ({base:.2f} s; goal <= 30 %); epoch on distorted images with the "
+          f"background thread: {with_thread:.2f} s (+{with_thread / base - 1:.0%})", flush=True)
 
 
 def memory(args) -> int:

@@ -1,8 +1,10 @@
 """The training configuration: one typed, frozen object whose field names are the CLI's.
 
 ``--sizes``, ``--activation``, ``--cost``, ``--eta``, ``--lmbda``, ``--dropout``,
-``--batch-size``, ``--epochs``, ``--patience``, ``--seed``, ``--output-encoding``: one
-name means one thing in the config, the command line, Optuna and MLflow.
+``--batch-size``, ``--epochs``, ``--patience``, ``--seed``, ``--output-encoding``,
+``--momentum``, ``--nesterov``, ``--max-norm``, ``--schedule``, ``--shift``, ``--rotate``,
+``--scale``, ``--shear``, ``--elastic-alpha``, ``--elastic-sigma``: one name means one thing
+in the config, the command line, Optuna and MLflow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ COST_NAMES = ("cross-entropy", "quadratic", "log-likelihood")
 INIT_NAMES = ("scaled", "large")
 DTYPE_NAMES = ("float32", "float64")
 ENCODING_NAMES = ("onehot", "binary")  # one output per class | the class's code in bits, most significant first
+SCHEDULE_NAMES = ("constant", "step", "cosine", "onecycle")  # core.schedules
+DISTORTION_LIMITS = {  # field: (exclusive upper bound, unit)
+    "shift": (float("inf"), "pixels"),
+    "rotate": (180.0, "degrees"),
+    "scale": (1.0, "a fraction, e.g. 0.1 for ±10 %"),
+    "shear": (90.0, "degrees"),
+    "elastic_alpha": (float("inf"), "pixels"),
+}
 
 
 def parse_activations(activation: str | tuple[str, ...] | list[str], n_hidden: int) -> tuple[str, ...]:
@@ -108,6 +118,17 @@ class TrainConfig:
     dtype: str = "float32"  # "float64" for gradient checks
     eta_schedule: bool = False  # halve eta when validation stalls (the book's exercise)
     output_encoding: str = "onehot"  # "binary": sizes[-1] sigmoid outputs hold the label's bits (4 for 10 digits)
+    momentum: float = 0.0  # μ in v ← μ·v − η·∇C, w ← w + v; 0 is plain SGD
+    nesterov: bool = False  # Nesterov's momentum: the gradient taken at the look-ahead point
+    max_norm: float = 0.0  # after each step, each unit's incoming weights rescaled to norm <= max_norm; 0 = off
+    schedule: str = "constant"  # eta over the epochs: constant | step | cosine | onecycle (core.schedules)
+    # Expanded training data: every epoch sees freshly distorted copies (core.distort); 0 turns each off.
+    shift: float = 0.0  # random shift, up to ± this many pixels in x and in y
+    rotate: float = 0.0  # random rotation, up to ± this many degrees
+    scale: float = 0.0  # random zoom by a factor in [1 − scale, 1 + scale]
+    shear: float = 0.0  # random shear, up to ± this many degrees
+    elastic_alpha: float = 0.0  # elastic distortion (Simard 2003): displacement strength in pixels
+    elastic_sigma: float = 4.0  # width in pixels of the Gaussian that smooths the elastic displacement field
 
     def hidden_activations(self) -> tuple[str, ...]:
         """One activation name per hidden layer."""
@@ -146,8 +167,49 @@ class TrainConfig:
             raise ConfigError(f"seed={self.seed!r}: the seed must be a whole number >= 0")
         if not isinstance(self.eta_schedule, bool):
             raise ConfigError(f"eta_schedule={self.eta_schedule!r}: must be True or False")
+        self.validate_optimizer()
+        self.validate_distortion()
         if self.eta_schedule and self.patience is None:
             raise ConfigError(
                 "eta_schedule=True halves eta after `patience` epochs without improvement, "
                 "but patience=None; set a patience (e.g. 10) or turn eta_schedule off"
             )
+
+    def validate_optimizer(self) -> None:
+        """Momentum, Nesterov, max-norm and the learning-rate schedule."""
+        if not _is_number(self.momentum) or not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"momentum={self.momentum!r}: μ must be in [0, 1), e.g. --momentum 0.9 (0 turns it off)")
+        if not isinstance(self.nesterov, bool):
+            raise ConfigError(f"nesterov={self.nesterov!r}: must be True or False")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("nesterov=True needs a momentum > 0, e.g. --momentum 0.9")
+        if not _is_number(self.max_norm) or not math.isfinite(self.max_norm) or self.max_norm < 0:
+            raise ConfigError(
+                f"max_norm={self.max_norm!r}: the largest norm of a unit's incoming weights must be a finite "
+                "number >= 0, e.g. --max-norm 3 (0 turns it off)"
+            )
+        check_choice("schedule", self.schedule, SCHEDULE_NAMES)
+
+    def validate_distortion(self) -> None:
+        """The expanded-data settings: each strength in its range, and images to distort."""
+        for name, (high, unit) in DISTORTION_LIMITS.items():
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value) or not 0.0 <= value < high:
+                bound = "" if high == float("inf") else f" and < {high:g}"
+                raise ConfigError(f"{name}={value!r}: give a finite number >= 0{bound} ({unit}); 0 turns it off")
+        if not _is_number(self.elastic_sigma) or not math.isfinite(self.elastic_sigma) or self.elastic_sigma <= 0:
+            raise ConfigError(
+                f"elastic_sigma={self.elastic_sigma!r}: the smoothing width must be a finite number of pixels > 0, "
+                "e.g. --elastic-sigma 4"
+            )
+        if self.distorts():
+            side = math.isqrt(check_sizes(self.sizes)[0])
+            if side * side != self.sizes[0]:
+                raise ConfigError(
+                    f"shift/rotate/scale/shear/elastic_alpha distort square images, but sizes[0]={self.sizes[0]} "
+                    "is not a square number of pixels (784 = 28×28); set them to 0"
+                )
+
+    def distorts(self) -> bool:
+        """Whether training sees distorted copies of its images (any strength above 0)."""
+        return any(getattr(self, name) for name in DISTORTION_LIMITS)

@@ -12,21 +12,18 @@ prediction the code read back from the outputs, each above 0.5 a 1. The code rea
 can be one no class has (10–15 for the ten digits): it never equals a label, so it
 counts as an error.
 
-No I/O here besides :meth:`Network.save` and :meth:`Network.load` (a single ``.npz``,
-no pickle).
+No I/O here: :meth:`Network.save` and :meth:`Network.load` hand over to :mod:`core.io`
+(a single ``.npz``, no pickle).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-import zipfile
-import zlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from core import io
 from core.config import (
     DTYPE_NAMES,
     INIT_NAMES,
@@ -37,13 +34,12 @@ from core.config import (
     parse_activations,
 )
 from core.costs import Cost, get_cost, l2_penalty
-from core.errors import ConfigError, DataError, ModelFileError
+from core.errors import ConfigError, DataError
 from core.layers import ActivationLayer, Dense, Dropout
 
 if TYPE_CHECKING:
     from core.config import TrainConfig
 
-FILE_FORMAT = "redes-network-1"
 CHUNK = 2048  # rows per forward pass at evaluation: bounded memory, GEMMs still large
 MAX_PIXEL = 255
 MAX_CODE_BITS = 16  # binary encoding: at most 2**16 classes (the code table is built once)
@@ -133,9 +129,12 @@ class Network:
 
     @property
     def weights(self) -> list[np.ndarray]:
-        """The weight matrices, ``(sizes[i], sizes[i+1])``; the network's own arrays, not copies."""
-        for dense in self.dense:
-            dense.fold_scale()
+        """The weight matrices, ``(sizes[i], sizes[i+1])``; the network's own arrays, not copies.
+
+        Reading them changes nothing. Only inside an :class:`core.training.SGD` epoch can
+        a weight decay still be pending in ``Dense.w_scale``; the epoch writes it in before
+        it returns.
+        """
         return [dense.W for dense in self.dense]
 
     @property
@@ -360,124 +359,13 @@ class Network:
         n = len(X) if n is None else n
         return total / len(X) + l2_penalty(self.weights, lmbda, n), correct / len(X)
 
-    # --- files ------------------------------------------------------------------------
+    # --- files (the format and its checks: core.io) -------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the network to one ``.npz`` at exactly ``path`` (atomically: a temp file, then a rename).
-
-        Keys: ``weights_i``, ``biases_i``, ``sizes``, ``activations`` (one per layer),
-        ``cost``, ``dtype``, ``format``, and ``output_encoding`` when it is not one-hot (so
-        one-hot files are what they always were). Strings are stored as unicode arrays,
-        never pickled.
-        """
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {
-            "format": np.array(FILE_FORMAT),
-            "sizes": np.array(self.sizes, dtype=np.int64),
-            "activations": np.array(self.activations),
-            "cost": np.array(self.cost.name),
-            "dtype": np.array(self.dtype.name),
-        }
-        if self.output_encoding != "onehot":
-            arrays["output_encoding"] = np.array(self.output_encoding)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"weights_{i}"] = w
-            arrays[f"biases_{i}"] = b
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the network to one ``.npz`` at exactly ``path``, atomically (see :mod:`core.io`)."""
+        io.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
-        """Read a network written by :meth:`save`; anything else raises :class:`ModelFileError`.
-
-        Refused: not an ``.npz``, pickled or object arrays, missing or extra keys, an
-        unknown format, activation, cost or dtype, weights of the wrong shape or dtype,
-        NaN or inf. Array headers are checked before any array data is read.
-        """
-        path = Path(path)
-        with open(path, "rb") as f:  # ours to close, even when np.load fails half-way
-            try:
-                npz = np.load(f, allow_pickle=False)
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise ModelFileError(f"{path}: not a redes network file ({exc})") from exc
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path}: a single .npy array, not a redes network (.npz)")
-            with npz:
-                try:
-                    return cls._from_npz(npz, path)
-                except ModelFileError:
-                    raise
-                except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-                    raise ModelFileError(f"{path}: damaged network file ({type(exc).__name__}: {exc})") from exc
-
-    @classmethod
-    def _from_npz(cls, npz, path: Path) -> "Network":
-        def fail(why: str) -> ModelFileError:
-            return ModelFileError(f"{path}: {why}")
-
-        def read(key: str, kind: str, shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
-            with npz.zip.open(f"{key}.npy") as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    header_shape, _, header_dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    header_shape, _, header_dtype = np.lib.format.read_array_header_2_0(f)
-                else:
-                    raise fail(f"{key} has an unsupported .npy version {version}")
-            if header_dtype.kind != kind or header_dtype.hasobject:
-                raise fail(f"{key} has dtype {header_dtype}, expected kind {kind!r}")
-            if shape is not None and tuple(header_shape) != shape:
-                raise fail(f"{key} has shape {tuple(header_shape)}, expected {shape}")
-            if dtype is not None and header_dtype != dtype:
-                raise fail(f"{key} has dtype {header_dtype}, expected {dtype}")
-            return npz[key]
-
-        meta = {"format", "sizes", "activations", "cost", "dtype"}
-        keys = set(npz.files)
-        if not meta <= keys:
-            raise fail(f"missing keys {sorted(meta - keys)}; not a redes network file")
-        if str(read("format", "U", ())) != FILE_FORMAT:
-            raise fail(f"format {str(npz['format'])!r} is not {FILE_FORMAT!r}")
-        sizes_array = read("sizes", "i")
-        if sizes_array.ndim != 1 or len(sizes_array) < 2 or (sizes_array < 1).any():
-            raise fail(f"sizes {sizes_array.tolist()} are not a list of positive layer sizes")
-        sizes = tuple(int(s) for s in sizes_array)
-        n_layers = len(sizes) - 1
-        expected = meta | {f"weights_{i}" for i in range(n_layers)} | {f"biases_{i}" for i in range(n_layers)}
-        expected |= keys & {"output_encoding"}  # optional: absent means one-hot
-        if keys != expected:
-            extra, missing = sorted(keys - expected), sorted(expected - keys)
-            raise fail(f"keys do not match sizes {sizes}: extra {extra}, missing {missing}")
-        activations = [str(a) for a in read("activations", "U", (n_layers,))]
-        cost = str(read("cost", "U", ()))
-        dtype_name = str(read("dtype", "U", ()))
-        if dtype_name not in DTYPE_NAMES:
-            raise fail(f"dtype {dtype_name!r} is not one of {DTYPE_NAMES}")
-        dtype = np.dtype(dtype_name)
-        encoding = str(read("output_encoding", "U", ())) if "output_encoding" in keys else "onehot"
-        try:
-            network = cls(
-                sizes,
-                activation=activations[:-1],
-                cost=cost,
-                dtype=dtype_name,
-                rng=np.random.default_rng(0),
-                output_activation=activations[-1],
-                output_encoding=encoding,
-            )
-        except ConfigError as exc:
-            raise fail(str(exc)) from exc
-        for i in range(n_layers):
-            w = read(f"weights_{i}", "f", (sizes[i], sizes[i + 1]), dtype)
-            b = read(f"biases_{i}", "f", (sizes[i + 1],), dtype)
-            if not (np.isfinite(w).all() and np.isfinite(b).all()):
-                raise fail(f"layer {i} holds NaN or inf")
-            np.copyto(network.dense[i].W, w)
-            np.copyto(network.dense[i].b, b)
-        return network
+        """Read a network written by :meth:`save`; anything else raises :class:`ModelFileError`."""
+        return io.load(cls, path)

@@ -3,6 +3,7 @@
 Read top to bottom: :class:`EpochMetrics` and :class:`TrainResult` (what comes out),
 :class:`SGD` (one mini-batch step and one epoch, every buffer allocated once), then
 :func:`train` (epochs, validation, early stopping, the learning-rate schedule).
+Per-layer diagnostics are in :mod:`core.diagnostics`, the distortions in :mod:`core.distort`.
 
 Logging, tracking and pruning attach through ``on_epoch_end``; whatever it raises
 (e.g. ``optuna.TrialPruned``) passes through untouched.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -21,10 +23,13 @@ from core.config import TrainConfig
 from core.costs import l2_penalty
 from core.early_stopping import HALVE, IMPROVED, STOP, EarlyStopping
 from core.errors import ConfigError, DataError, Diverged
-from core.layers import ActivationLayer
+from core.diagnostics import Diagnostics
+from core.distort import Distorter
 from core.network import CHUNK, MAX_PIXEL, Network
+from core.schedules import eta_factor, momentum_factor
 
 SCHEDULE_HALVINGS = 6  # the book: halve η until it reaches η/128, then stop
+DISTORT_BLOCK = 512  # images distorted at a time: small enough to stay in cache, large enough to vectorise
 
 
 @dataclass
@@ -65,78 +70,36 @@ class TrainResult:
     seconds: float
 
 
-class Diagnostics:
-    """Per-layer numbers that show how each layer learns, gathered during an epoch from values backprop already has.
-
-    For layer l (1 = the first weight layer), with keys ``diag/layer{l}/...``:
-
-    - ``grad_norm``: the Frobenius norm of ∂C/∂W_l (the mean-over-batch gradient of the
-      data cost, without the L2 term), averaged over the epoch's mini-batches; early
-      layers of deep sigmoid networks show smaller values (they learn more slowly).
-    - ``weight_norm``: the Frobenius norm of W_l at the end of the epoch.
-    - ``saturated`` (sigmoid and tanh layers): the fraction of the epoch's activations
-      within 0.01 of the activation's bounds; (relu layers): the fraction of units that
-      were zero for every example of the epoch.
-    """
-
-    SATURATION = 0.01
-
-    def __init__(self, network: Network) -> None:
-        self.network = network
-        self.activation_layers = [layer for layer in network.layers if isinstance(layer, ActivationLayer)]
-        self.reset()
-
-    def reset(self) -> None:
-        layers = len(self.network.dense)
-        self.steps = 0
-        self.grad_norm_sum = [0.0] * layers
-        self.saturated = [0] * layers
-        self.seen = [0] * layers
-        self.active: list[np.ndarray | None] = [None] * layers
-
-    def observe(self, scale: float) -> None:
-        """After one step's backward pass, whose ``nabla_w`` hold ``scale`` times the batch's mean gradient."""
-        self.steps += 1
-        for i, (dense, layer) in enumerate(zip(self.network.dense, self.activation_layers)):
-            self.grad_norm_sum[i] += math.sqrt(float(np.vdot(dense.nabla_w, dense.nabla_w))) / abs(scale)
-            name, a = layer.activation.name, layer.A
-            if name == "sigmoid":
-                low, high = np.count_nonzero(a < self.SATURATION), np.count_nonzero(a > 1 - self.SATURATION)
-                self.saturated[i] += int(low) + int(high)
-                self.seen[i] += a.size
-            elif name == "tanh":
-                self.saturated[i] += int(np.count_nonzero(np.abs(a) > 1 - self.SATURATION))
-                self.seen[i] += a.size
-            elif name == "relu":
-                fired = np.any(a > 0, axis=0)
-                active = self.active[i]
-                self.active[i] = fired if active is None else np.logical_or(active, fired, out=active)
-
-    def result(self) -> dict[str, float]:
-        values: dict[str, float] = {}
-        for i, (w, layer) in enumerate(zip(self.network.weights, self.activation_layers)):
-            key = f"diag/layer{i + 1}"
-            values[f"{key}/grad_norm"] = self.grad_norm_sum[i] / max(self.steps, 1)
-            values[f"{key}/weight_norm"] = math.sqrt(float(np.vdot(w, w)))
-            if self.seen[i]:
-                values[f"{key}/saturated"] = self.saturated[i] / self.seen[i]
-            elif self.active[i] is not None:
-                values[f"{key}/saturated"] = 1.0 - float(np.count_nonzero(self.active[i])) / self.active[i].size
-        return values
-
-
 class SGD:
     """Mini-batch stochastic gradient descent on one network, with every buffer allocated once.
 
-    One step, for a mini-batch of m examples out of n:
-    w ← (1 − ηλ/n)·w − (η/m)·Σ_x ∂C_x/∂w and b ← b − (η/m)·Σ_x ∂C_x/∂b.
-    The decay (1 − ηλ/n) is applied lazily through ``Dense.w_scale`` (a scalar per
-    step instead of a pass over every weight) and folded back into the weights at the
-    end of each epoch.
+    One step, for a mini-batch of m examples out of n, with ∇C = (1/m)·Σ_x ∇C_x + (λ/n)·w:
+
+    - plain (``momentum=0``): w ← w − η·∇C, that is (1 − ηλ/n)·w − (η/m)·Σ_x ∂C_x/∂w;
+    - momentum μ (the book's form): v ← μ·v − η·∇C, w ← w + v;
+    - Nesterov: the same v, but w ← w + μ·v − η·∇C, so the network holds the look-ahead
+      point at which the next gradient is taken (Sutskever et al. 2013, as reformulated by
+      Bengio et al. 2013);
+
+    biases alike without the λ term. ``max_norm`` > 0 then rescales each unit's incoming
+    weights (a column of W) to norm ≤ max_norm (Srivastava et al. 2014). ``distorter``
+    (a :class:`core.distort.Distorter`) gives each epoch freshly distorted copies of X.
+    :meth:`step` reads as those equations; the speed tricks live in one marked section below it.
     """
 
     def __init__(
-        self, network: Network, batch_size: int, n_train: int, eta: float, lmbda: float, diagnostics: bool = False
+        self,
+        network: Network,
+        batch_size: int,
+        n_train: int,
+        eta: float,
+        lmbda: float,
+        diagnostics: bool = False,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        max_norm: float = 0.0,
+        distorter: Distorter | None = None,
     ) -> None:
         self.network = network
         self.diagnostics = Diagnostics(network) if diagnostics else None
@@ -144,6 +107,10 @@ class SGD:
         self.n_train = n_train
         self.eta = eta
         self.lmbda = lmbda
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.max_norm = max_norm
+        self.distorter = distorter
         dtype = network.dtype
         self._X = np.empty((batch_size, network.sizes[0]), dtype=dtype)
         self._Y = np.empty((batch_size, network.sizes[-1]), dtype=dtype)
@@ -151,45 +118,160 @@ class SGD:
         self._targets = network.target_rows  # one row per class: one-hot, or the class's bits
         self._raw: np.ndarray | None = None  # gather buffer when the data's dtype is not the network's
         self._outputs: np.ndarray | None = None
+        # Velocities, v = σ·P + β·w per weight matrix (trick 4) and v_b = Pb per bias vector.
+        self._P = [np.zeros_like(d.W) for d in network.dense] if momentum or nesterov else []
+        self._Pb = [np.zeros_like(d.b) for d in network.dense] if momentum or nesterov else []
+        self._sigma, self._beta = 1.0, 0.0
+        self._scratch: list[np.ndarray] = []
+        self._in_epoch = False  # the lazy decay may stay pending only inside epoch()
+        self._lazy, self._factor = False, 1.0
 
     def step(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """One update from a mini-batch: X ``(m, sizes[0])``, target rows Y ``(m, sizes[-1])``, both in the network's dtype.
 
         Returns the output activations ``(m, sizes[-1])`` of the forward pass, computed
-        before the update (a buffer, overwritten by the next step). The weight decay may
-        still be pending in ``Dense.w_scale``; ``Network.weights`` folds it in.
+        before the update (a buffer, overwritten by the next step). Called on its own, the
+        step leaves the network's weights complete; inside :meth:`epoch` the L2 decay may
+        stay pending in ``Dense.w_scale`` until the epoch ends (trick 1).
         """
         net = self.network
         m = X.shape[0]
-        decay = 1.0 - self.eta * self.lmbda / self.n_train
-        lazy = 0.5 < decay < 1.0
-        w_scale = net.dense[0].w_scale
-        if w_scale != 1.0 and (not lazy or w_scale * decay < 0.5):
-            for dense in net.dense:
-                dense.fold_scale()
-            w_scale = 1.0
-        new_scale = w_scale * decay if lazy else 1.0
-
+        w_scale = self._begin_step()  # trick 1: the scale s of the weights after this step
+        # Backpropagation for the whole mini-batch at once: a forward pass, then
+        # (BP1) the output error δᴸ = ∇ₐC ⊙ σ'(zᴸ);
         A = net.forward(X, training=True)
         out = net.output_layer
         delta = net.cost.delta(out.Z, A, Y, out.activation, out=self._delta if m == self.batch_size else self._delta[:m])
-        # Scaling the output delta scales every nabla (backprop is linear): each nabla_w
-        # becomes the step −(η/m)·Σ_x ∂C_x/∂w, in units of the lazily decayed weights.
-        scale = -self.eta / m / new_scale
+        # (BP2) δˡ = (δˡ⁺¹·wˡ⁺¹ᵀ) ⊙ σ'(zˡ), (BP3) ∂C/∂bˡ = Σ_x δˡ, (BP4) ∂C/∂wˡ = aˡ⁻¹ᵀ·δˡ, into each
+        # layer's nabla_b and nabla_w; δᴸ scaled first so that they come out as −(η/m)·Σ_x ∂C_x/∂w (trick 2).
+        scale = -self.eta / m / w_scale
         np.multiply(delta, scale, out=delta)
         net.backward(delta)
         if self.diagnostics is not None:
             self.diagnostics.observe(scale * m)  # nabla_w = scale·Σ_x ∂C_x/∂W = (scale·m)·(the mean gradient)
+        # The update: w ← w − η·∇C, or through the velocity v; then the max-norm constraint.
+        if self._P:
+            self._momentum_update(w_scale)
+        else:
+            self._plain_update(w_scale)
+        if self.max_norm:
+            self._constrain_norms()
+        if not self._in_epoch:
+            self._fold()
+        return A
 
-        for dense in net.dense:
+    # --- the speed tricks, all of them here --------------------------------------------
+    #
+    # 1. Lazy L2 decay. The factor (1 − ηλ/n) of every step would be a pass over every
+    #    weight matrix; instead the effective weights are s·W with one scalar s
+    #    (``Dense.w_scale``, the same in every layer) that each step multiplies, and that
+    #    is written into W (``_fold``) when the epoch ends or before s drops below ½.
+    # 2. Scaled deltas. Backprop is linear in δᴸ, so scaling δᴸ by −η/(m·s) once makes each
+    #    nabla_w the step itself, in units of W: the update is one addition per matrix.
+    # 3. Buffers. Batches are gathered into one preallocated array (``take(out=,
+    #    mode="clip")``), layers reuse their outputs, nothing is allocated per step.
+    # 4. Momentum with the lazy decay. With the L2 term inside v, v ← μv − η·g − c·w (c =
+    #    ηλ/n) mixes w into v each step. Held as v = σ·P + β·w (P an array in units of W,
+    #    σ and β scalars), the step is exact with two passes (P ← (μσ/s')·P + nabla_w,
+    #    W ← W + P) and three scalars: k = 1 − c + μβ, s' = k·s, σ' = s, β' = (k − 1)/k.
+    #    (Substitute: w' = w + v' = k·w + μσP − ηg, so W' = W + P'; and v' = w' − w.)
+    #    k settles near 1 − c/(1 − μ) when c is small beside (1 − μ)² (MNIST: c ≈ 10⁻⁵);
+    #    with a stronger decay k keeps falling, and once k ≤ ½ a step takes the eager path,
+    #    as Nesterov always does: the L2 term is added to nabla_w, P is v itself (σ = 1, β = 0).
+
+    def _begin_step(self) -> float:
+        """Choose lazy or eager decay for this step and return the weights' scale s' after it."""
+        s = self.network.dense[0].w_scale
+        decay = 1.0 - self.eta * self.lmbda / self.n_train
+        if not self._P:
+            factor, lazy = decay, 0.5 < decay < 1.0
+        else:
+            factor = decay + self.momentum * self._beta
+            lazy = not self.nesterov and 0.5 < factor
+        if s != 1.0 and (not lazy or s * factor < 0.5):
+            self._fold()
+            s = 1.0
+        if self._P and not lazy and (self._sigma != 1.0 or self._beta != 0.0):
+            for P, dense in zip(self._P, self.network.dense):  # v = σP + βw written out as P (s is 1 here)
+                np.multiply(P, self._sigma, out=P)
+                P += self._beta * dense.W
+            self._sigma, self._beta = 1.0, 0.0
+        self._lazy, self._factor = lazy, factor
+        return s * factor if lazy else 1.0
+
+    def _plain_update(self, w_scale: float) -> None:
+        lazy, decay = self._lazy, self._factor
+        for dense in self.network.dense:
             if lazy:
-                dense.w_scale = new_scale
-                np.multiply(dense.nabla_b, new_scale, out=dense.nabla_b)
+                dense.w_scale = w_scale
+                np.multiply(dense.nabla_b, w_scale, out=dense.nabla_b)
             elif decay != 1.0:
                 np.multiply(dense.W, decay, out=dense.W)
             np.add(dense.W, dense.nabla_w, out=dense.W)
             np.add(dense.b, dense.nabla_b, out=dense.b)
-        return A
+
+    def _momentum_update(self, w_scale: float) -> None:
+        mu = self.momentum
+        if self._lazy:  # trick 4
+            k = self._factor
+            p_factor = mu * self._sigma / w_scale
+            for dense, P, Pb in zip(self.network.dense, self._P, self._Pb):
+                dense.w_scale = w_scale
+                np.multiply(dense.nabla_b, w_scale, out=dense.nabla_b)
+                np.multiply(Pb, mu, out=Pb)
+                np.add(Pb, dense.nabla_b, out=Pb)
+                np.add(dense.b, Pb, out=dense.b)
+                np.multiply(P, p_factor, out=P)
+                np.add(P, dense.nabla_w, out=P)
+                np.add(dense.W, P, out=dense.W)
+            self._sigma, self._beta = w_scale / k, (k - 1.0) / k
+            return
+        c = self.eta * self.lmbda / self.n_train
+        if not self._scratch:
+            self._scratch = [np.empty_like(d.W) for d in self.network.dense]
+        for dense, P, Pb, scratch in zip(self.network.dense, self._P, self._Pb, self._scratch):
+            if c:
+                np.multiply(dense.W, -c, out=scratch)  # −η·(λ/n)·w, the L2 term of −η·∇C
+                np.add(dense.nabla_w, scratch, out=dense.nabla_w)
+            np.multiply(Pb, mu, out=Pb)
+            np.add(Pb, dense.nabla_b, out=Pb)
+            np.multiply(P, mu, out=P)
+            np.add(P, dense.nabla_w, out=P)
+            if self.nesterov:  # w ← w + μ·v − η·∇C
+                np.add(dense.W, dense.nabla_w, out=dense.W)
+                np.multiply(P, mu, out=scratch)
+                np.add(dense.W, scratch, out=dense.W)
+                dense.b += dense.nabla_b + mu * Pb
+            else:
+                np.add(dense.W, P, out=dense.W)
+                np.add(dense.b, Pb, out=dense.b)
+
+    def _constrain_norms(self) -> None:
+        """Rescale each column of every W whose effective norm exceeds ``max_norm`` down to it (v unchanged)."""
+        limit = self.max_norm
+        for i, dense in enumerate(self.network.dense):
+            s = dense.w_scale
+            norms = np.sqrt(np.einsum("ij,ij->j", dense.W, dense.W)) * abs(s)
+            over = norms > limit
+            if not over.any():
+                continue
+            factor = (limit / norms[over]).astype(dense.W.dtype)
+            columns = dense.W[:, over]
+            if self._P and self._beta != 0.0:  # keep v = σP + βw: P gains (β/σ)·(w_old − w_new)
+                self._P[i][:, over] += (self._beta / self._sigma * s) * columns * (1 - factor)
+            dense.W[:, over] = columns * factor
+
+    def _fold(self) -> None:
+        for dense in self.network.dense:
+            dense.fold_scale()
+
+    def velocities(self) -> list[np.ndarray]:
+        """The weight velocities v (copies, in real units); zeros without momentum."""
+        if not self._P:
+            return [np.zeros_like(d.W) for d in self.network.dense]
+        return [self._sigma * P + self._beta * d.w_scale * d.W for P, d in zip(self._P, self.network.dense)]
+
+    # --- one epoch ----------------------------------------------------------------------
 
     def _gather(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Rows ``idx`` of X in the network's dtype, in the preallocated batch buffer (never a copy of X)."""
@@ -207,15 +289,43 @@ class SGD:
         np.copyto(Xb, raw)
         return Xb
 
+    def _distorted_block(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` of X, freshly distorted, as a new array in the network's dtype."""
+        rows = X.take(idx, axis=0)
+        if rows.dtype.kind in "ui":
+            rows = np.divide(rows, MAX_PIXEL, dtype=self.network.dtype)
+        return self.distorter(rows.astype(self.network.dtype, copy=False))
+
+    def _batches(self, X: np.ndarray, perm: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, mini-batch) over X in the order ``perm``; distorted copies when a distorter is set.
+
+        Distortion runs a block of images ahead in a background thread (NumPy releases the
+        GIL), drawing its blocks in order, so a seed gives the same distortions.
+        """
+        n, m = len(perm), self.batch_size
+        if self.distorter is None:
+            for start in range(0, n, m):
+                yield start, self._gather(X, perm[start : start + m])
+            return
+        block = m * max(1, DISTORT_BLOCK // m)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redes-distort") as pool:
+            pending = pool.submit(self._distorted_block, X, perm[:block])
+            for first in range(0, n, block):
+                Xblock = pending.result()
+                if first + block < n:
+                    pending = pool.submit(self._distorted_block, X, perm[first + block : first + 2 * block])
+                for start in range(0, len(Xblock), m):
+                    yield first + start, Xblock[start : start + m]
+
     def epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float, dict[str, float]]:
         """One pass over X ``(n, sizes[0])``, y ``(n,)`` int64 in a fresh random order.
 
         Returns (train loss, train accuracy, diagnostics), the first two scored from the
-        mini-batch forward passes (see :class:`EpochMetrics`), the last empty unless
-        diagnostics are on (see :class:`Diagnostics`).
+        mini-batch forward passes (see :class:`EpochMetrics`; on the distorted images when
+        distortion is on), the last empty unless diagnostics are on (see :class:`Diagnostics`).
         """
         net = self.network
-        n, m = len(X), self.batch_size
+        n = len(X)
         if self._outputs is None or len(self._outputs) != n:
             self._outputs = np.empty((n, net.sizes[-1]), dtype=net.dtype)
         outputs = self._outputs
@@ -223,16 +333,15 @@ class SGD:
         labels = y[perm]
         if self.diagnostics is not None:
             self.diagnostics.reset()
+        self._in_epoch = True
         try:
-            for start in range(0, n, m):
-                stop = start + m
-                idx = perm[start:stop]
-                Xb = self._gather(X, idx)
-                Yb = self._targets.take(labels[start:stop], axis=0, out=self._Y[: len(idx)], mode="clip")
+            for start, Xb in self._batches(X, perm):
+                stop = start + len(Xb)
+                Yb = self._targets.take(labels[start:stop], axis=0, out=self._Y[: len(Xb)], mode="clip")
                 outputs[start:stop] = self.step(Xb, Yb)
         finally:
-            for dense in net.dense:
-                dense.fold_scale()
+            self._in_epoch = False
+            self._fold()
         loss = 0.0
         for start in range(0, n, CHUNK):
             chunk = labels[start : start + CHUNK]
@@ -275,9 +384,12 @@ def train(
     X arrays are ``(n, sizes[0])`` (or ``(n, 28, 28)``), float in [0, 1] or uint8 0..255,
     possibly read-only memory maps: only one mini-batch at a time is gathered. y arrays
     are integer labels ``(n,)``. ``rng`` shuffles and draws dropout masks (default: a
-    generator seeded with ``(config.seed, 1)``, apart from the initialisation's stream).
+    generator seeded with ``(config.seed, 1)``, apart from the initialisation's stream);
+    distortions of the training images, when the config asks for them, come from their
+    own generator seeded with ``(config.seed, 2)``. Validation images are never distorted.
 
-    Each epoch: shuffle, one SGD step per mini-batch, validation, ``on_epoch_end``.
+    Each epoch: η from ``config.schedule`` (:mod:`core.schedules`), shuffle, one SGD step
+    per mini-batch, validation, ``on_epoch_end``.
     Stops after ``config.patience`` epochs without a better validation accuracy
     (``"patience"``) or after ``config.epochs`` (``"max_epochs"``); with a patience the
     network ends with the weights of its best epoch. A NaN or inf loss raises
@@ -302,7 +414,12 @@ def train(
 
     rng = rng if rng is not None else np.random.default_rng([config.seed, 1])
     network.set_dropout(config.dropout, rng)
-    sgd = SGD(network, config.batch_size, n_train, config.eta, config.lmbda, diagnostics=diagnostics)
+    distorter = Distorter.from_config(config, np.random.default_rng([config.seed, 2])) if config.distorts() else None
+    sgd = SGD(
+        network, config.batch_size, n_train, config.eta, config.lmbda, diagnostics=diagnostics,
+        momentum=config.momentum, nesterov=config.nesterov, max_norm=config.max_norm, distorter=distorter,
+    )
+    halving = 1.0  # eta_schedule: halved whenever validation stalls
     stopper = EarlyStopping(config.patience, SCHEDULE_HALVINGS if config.eta_schedule else 0)
     history: list[EpochMetrics] = []
     best_params: list[np.ndarray] | None = None
@@ -324,7 +441,8 @@ def train(
 
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        eta = sgd.eta
+        sgd.eta = eta = config.eta * eta_factor(config.schedule, epoch, config.epochs) * halving
+        sgd.momentum = config.momentum * momentum_factor(config.schedule, epoch, config.epochs)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, by value
             train_loss, train_accuracy, diag = sgd.epoch(X_train, y_train, rng)
             val_loss, val_accuracy = network.evaluate(X_val, y_val, config.lmbda, n_train, check=False)
@@ -344,5 +462,5 @@ def train(
             stop_reason = "patience"
             break
         if decision == HALVE:
-            sgd.eta /= 2
+            halving /= 2
     return result(epoch, stop_reason)

@@ -43,6 +43,21 @@ def test_defaults_are_the_seeds_setting_and_valid():
         ({"patience": 0}, None, ["patience=0", "None"]),
         ({"seed": -1}, None, ["seed=-1"]),
         ({"eta_schedule": True, "patience": None}, None, ["eta_schedule", "patience"]),
+        ({"momentum": 1.0}, None, ["momentum=1.0", "[0, 1)", "--momentum"]),
+        ({"momentum": -0.5}, None, ["momentum=-0.5"]),
+        ({"momentum": "0.9"}, None, ["momentum='0.9'"]),
+        ({"nesterov": True}, None, ["nesterov=True", "momentum > 0"]),
+        ({"nesterov": 1, "momentum": 0.9}, None, ["nesterov=1", "True or False"]),
+        ({"max_norm": -1.0}, None, ["max_norm=-1.0", ">= 0", "0 turns it off"]),
+        ({"max_norm": float("inf")}, None, ["max_norm=inf", "finite"]),
+        ({"schedule": "exponential"}, None, ["schedule=", "exponential", "cosine", "onecycle"]),
+        ({"shift": -1.0}, None, ["shift=-1.0", ">= 0", "pixels"]),
+        ({"rotate": 180.0}, None, ["rotate=180.0", "< 180", "degrees"]),
+        ({"scale": 1.0}, None, ["scale=1.0", "< 1"]),
+        ({"shear": 90.0}, None, ["shear=90.0", "< 90"]),
+        ({"elastic_alpha": float("nan")}, None, ["elastic_alpha=nan", "finite"]),
+        ({"elastic_sigma": 0.0}, None, ["elastic_sigma=0.0", "> 0", "--elastic-sigma"]),
+        ({"sizes": (101, 10), "shift": 1.0}, None, ["sizes[0]=101", "square", "784 = 28×28"]),
     ],
 )
 def test_bad_values_are_named_with_the_fix(changes, n_train, words):
@@ -62,3 +77,12 @@ def test_per_layer_activations():
 
 def test_sizes_from_a_list_are_accepted():
     TrainConfig(sizes=[784, 30, 10]).validate()  # type: ignore[arg-type]
+
+
+def test_new_options_default_to_todays_training():
+    config = TrainConfig()
+    assert (config.momentum, config.nesterov, config.max_norm, config.schedule) == (0.0, False, 0.0, "constant")
+    assert not config.distorts()
+    assert replace(config, elastic_alpha=8.0).distorts() and replace(config, shift=1.0).distorts()
+    replace(config, momentum=0.9, nesterov=True, max_norm=3.0, schedule="onecycle", shift=2.0, rotate=10.0,
+            scale=0.1, shear=5.0, elastic_alpha=34.0, elastic_sigma=4.0).validate(n_train=50_000)

@@ -260,3 +260,13 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path, net):
     net.save(path)  # overwrite
     assert [p.name for p in tmp_path.iterdir()] == ["n.npz"]
     assert zipfile.is_zipfile(path)
+
+
+def test_reading_the_weights_changes_nothing():
+    """A pending lazy decay (only ever inside an SGD epoch) is left alone by a read: weights is a plain property."""
+    net = Network((4, 3, 2), "sigmoid", rng=np.random.default_rng(0))
+    net.dense[0].w_scale = 0.5
+    before = net.dense[0].W.copy()
+    first = net.weights[0]
+    assert first is net.dense[0].W and np.array_equal(net.weights[0], before)
+    assert net.dense[0].w_scale == 0.5
