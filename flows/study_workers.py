@@ -62,7 +62,7 @@ def run_workers(
     :class:`~tracking.interruption.Interrupted` once a stop was asked and the trials are recorded.
     """
     from flows.prefect_api import lost_server
-    from flows.signals import stop_on_signals, stop_workers
+    from flows.signals import stop_workers
     from tracking import interruption, mlflow_store, studies
     from tracking.objective import fail_orphaned_trials
 
