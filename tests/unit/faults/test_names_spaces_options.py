@@ -73,13 +73,13 @@ def test_experiment_id_never_places_artifacts_outside_the_root(workdir):
     [
         ("[space.eta]\nlow = 1.0\nhigh = 0.1\n", "[space.eta]"),
         ("[spaces.eta]\nlow = 1.0\n", "the sections are [space.NAME], [fixed] and [grid]"),
-        ("[fixed]\nmomentum = 0.9\n", "[fixed] has unknown key 'momentum'"),
-        ("[grid]\nmomentum = [0.1]\n", "[grid] has unknown key 'momentum'"),
+        ("[fixed]\nwarp_speed = 0.9\n", "[fixed] has unknown key 'warp_speed'"),
+        ("[grid]\nwarp_speed = [0.1]\n", "[grid] has unknown key 'warp_speed'"),
     ],
 )
 def test_key_names_are_printed_literally_not_read_as_markup(workdir, text, message):
     (workdir / "space.toml").write_text(text)
-    result = CliRunner().invoke(app, ["study", "--space", "space.toml"])
+    result = CliRunner().invoke(app, ["study", "--space", "space.toml", *SMALL])
     assert result.exit_code == 2, result.output
     assert message in one_line(result.output)
 
