@@ -29,8 +29,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The code. Workers run deployments from this folder (prefect.yaml's pull step), so it stays here.
 COPY core core
-COPY flows flows
+COPY mnist mnist
+COPY runtime runtime
 COPY tracking tracking
+COPY flows flows
+COPY cli cli
 COPY docker docker
 COPY prefect.yaml ./
 RUN pip install --no-deps . && chmod 0755 docker/*.sh

@@ -11,7 +11,7 @@ export DO_NOT_TRACK ?= true
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test services bench clean
+.PHONY: run test lint-imports services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ run: $(VENV)/.installed-run
 	$(BIN)/redes run
 
 test: $(VENV)/.installed-dev services
+	$(BIN)/lint-imports  # every import points down (pyproject.toml's [tool.importlinter])
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint-imports: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
 
 services:
 	@bash tests/services.sh

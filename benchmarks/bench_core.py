@@ -40,7 +40,7 @@ from core.config import TrainConfig  # noqa: E402
 from core.distort import Distorter  # noqa: E402
 from core.network import Network  # noqa: E402
 from core.training import SGD, train  # noqa: E402
-from flows.data.idx import read_idx  # noqa: E402
+from mnist.idx import read_idx  # noqa: E402
 
 MNIST = Path(os.environ.get("REDES_TEST_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
 N_TRAIN = 50_000

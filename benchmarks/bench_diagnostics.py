@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from core.config import TrainConfig  # noqa: E402
 from core.network import Network  # noqa: E402
 from core.training import SGD  # noqa: E402
-from flows.data.idx import read_idx  # noqa: E402
+from mnist.idx import read_idx  # noqa: E402
 
 MNIST = Path(os.environ.get("REDES_TEST_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
 SIZES = (784, 100, 10)

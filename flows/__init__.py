@@ -1,8 +1,5 @@
 """Prefect flows of redes: data, training runs, studies, schedules.
 
-Importing the package applies the offline defaults before Prefect or MLflow load.
+Importing the package changes nothing in the environment: each flow applies the offline
+defaults (:mod:`runtime.environment`) when it starts, and the `redes` command before it runs.
 """
-
-from flows.environment import apply_offline_defaults
-
-apply_offline_defaults()

@@ -15,6 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from runtime.environment import apply_offline_defaults
 
 RANDOM = "random"
 DARKNESS = "average-darkness"
@@ -30,7 +31,7 @@ SOFTMAX_CONFIG = {"sizes": (784, 10), "cost": "log-likelihood", "eta": 0.05, "lm
 
 
 def _open(split_path: str, experiment: str):
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from tracking import mlflow_store
 
     client = mlflow_store.configure()
@@ -150,6 +151,7 @@ def baselines(
     Returns, for each method's name, its ``val_accuracy``, ``test_accuracy``, ``seconds``
     and MLflow ``run_id``.
     """
+    apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     results = {
         RANDOM: random_guess(split_path, experiment, seed),

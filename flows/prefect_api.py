@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from flows.servers import die_with
+from runtime.servers import die_with
 
 _started: list = []  # the server started here, if any
 

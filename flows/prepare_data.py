@@ -1,7 +1,7 @@
 """The ``prepare-data`` flow: download and verify MNIST, store the split, publish its class counts.
 
 Arrays never travel through Prefect: tasks pass folder paths, and the flow returns the
-split folder as a string (open it with :func:`flows.data.split.load_split`).
+split folder as a string (open it with :func:`mnist.split.load_split`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
 
-from flows.data.download import fetch_mnist
-from flows.data.errors import MirrorsExhausted
-from flows.data.mirrors import resolve_mirrors
-from flows.data.split import N_CLASSES, SplitSpec, read_manifest, write_split
-from flows.settings import Settings
+from mnist.download import fetch_mnist
+from mnist.errors import MirrorsExhausted
+from mnist.sources import resolve_mirrors
+from mnist.split import N_CLASSES, SplitSpec, read_manifest, write_split
+from runtime.settings import Settings
+from runtime.environment import apply_offline_defaults
 
 CLASS_COUNTS_ARTIFACT = "mnist-class-counts"
 
@@ -97,6 +98,7 @@ def prepare_data(
     download failures are retried ``download_retries`` times, waiting
     ``retry_delay_seconds`` and doubling.
     """
+    apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     settings = Settings.from_env()
     spec = SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
     root = Path(data_dir).resolve() if data_dir else settings.data_dir

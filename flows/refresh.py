@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from runtime.environment import apply_offline_defaults
 
 
 class DamagedSplit(RuntimeError):
@@ -24,7 +25,7 @@ class DamagedSplit(RuntimeError):
 @task(name="verify-split", cache_policy=NO_CACHE)
 def verify_stored_split(split_path: str) -> None:
     """Every array of the split still has the SHA-256 its manifest recorded."""
-    from flows.data.split import verify_split
+    from mnist.split import verify_split
 
     bad = verify_split(split_path)
     if bad:
@@ -38,7 +39,7 @@ def verify_stored_split(split_path: str) -> None:
 @task(name="evaluate-registered-champion", cache_policy=NO_CACHE)
 def evaluate_registered_champion(split_path: str) -> dict[str, Any]:
     """The champion evaluated on the test set and logged in ``redes-refresh``; ``champion: None`` without one."""
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from tracking import mlflow_store, registry
 
     logger = get_run_logger()
@@ -66,6 +67,7 @@ def evaluate_registered_champion(split_path: str) -> dict[str, Any]:
 @flow(name="refresh")
 def refresh(mirrors: list[str] | None = None, train_size: int = 50_000, val_size: int = 10_000) -> dict[str, Any]:
     """Re-verify MNIST and its split, then re-evaluate the registered champion on the test set."""
+    apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
     verify_stored_split(split_path)
     return {**evaluate_registered_champion(split_path), "split_path": split_path}

@@ -132,7 +132,7 @@ def exit_now(code: int) -> None:
     Everything is recorded by then; exiting at once skips the interpreter's teardown, which
     took 5-6 s here after a study (garbage collection of Prefect's and MLflow's objects).
     """
-    from flows.servers import stop_processes
+    from runtime.servers import stop_processes
 
     try:
         kill_workers(timeout=1.0)

@@ -17,10 +17,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from flows.prepare_data import prepare_data
-from flows.settings import Settings
+from runtime.settings import Settings
 from flows.signals import stop_on_signals
 from flows.study_workers import run_workers
 from tracking.interruption import Interrupted
+from runtime.environment import apply_offline_defaults
 
 
 @task(name="open-study")
@@ -42,18 +43,19 @@ def open_study(
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import mlflow_store, studies
     from tracking.datasets import log_split_inputs
-    from tracking.objective import StudyContext, end_orphaned_parent_runs, process_identity
+    from tracking.objective import StudyContext
+    from tracking.orphans import end_orphaned_parent_runs, process_identity
     from tracking.search_space import load_space
 
     settings = Settings.from_env()
     client = mlflow_store.configure(settings)
     space = load_space(space_file, fixed)
-    from flows.data.split import read_manifest
+    from mnist.split import read_manifest
 
     split = read_manifest(split_path)["spec"]
     study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed, split=split)
     if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
-        from tracking.objective import fail_orphaned_trials
+        from tracking.orphans import fail_orphaned_trials
 
         orphans = fail_orphaned_trials(study, client)
         if orphans:
@@ -116,7 +118,7 @@ def run_trials(context, n_trials: int, timeout: float | None, worker_index: int,
 @task(name="evaluate-champion")
 def evaluate_champion(context) -> dict[str, Any]:
     """The best trial's network, evaluated once on the test set and registered."""
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from tracking import champion, mlflow_store, studies
     from tracking.search_space import config_from_params
 
@@ -199,7 +201,8 @@ def mnist_study(
     ``storage`` is best left None: the flow then reads REDES_OPTUNA_STORAGE, and a database
     URL's password is not stored by Prefect as a parameter of the flow run.
     """
-    from flows.servers import mask_url
+    apply_offline_defaults()  # for the MLflow work below; values the host set are kept
+    from runtime.servers import mask_url
 
     logger = get_run_logger()
     if storage and mask_url(storage) != storage:

@@ -64,7 +64,7 @@ def run_workers(
     from flows.prefect_api import lost_server
     from flows.signals import stop_workers
     from tracking import interruption, mlflow_store, studies
-    from tracking.objective import fail_orphaned_trials
+    from tracking.orphans import fail_orphaned_trials
 
     logger = get_run_logger()
     study = studies.load(context.study_name, studies.open_storage(context.storage))
@@ -136,7 +136,7 @@ def _stop(futures: list[Any], study: optuna.Study, context: Any, lost: str | Non
     """
     from flows.signals import force_exit, kill_workers
     from tracking import interruption, mlflow_store
-    from tracking.objective import fail_orphaned_trials
+    from tracking.orphans import fail_orphaned_trials
 
     wait(futures, timeout=GRACE)
     killed = kill_workers()

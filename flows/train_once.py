@@ -9,6 +9,7 @@ from prefect import flow, task
 
 from flows.prepare_data import prepare_data
 from flows.progress import report_epoch
+from runtime.environment import apply_offline_defaults
 
 TRAIN_EXPERIMENT = "redes-train"
 
@@ -22,7 +23,7 @@ def train_network(
     from pathlib import Path
 
     from core.config import TrainConfig
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from tracking import champion, mlflow_store
     from tracking.datasets import log_split_inputs
     from tracking.plots import diagnostics_by_epoch
@@ -70,6 +71,7 @@ def train_once(
     experiment: str = TRAIN_EXPERIMENT,
 ) -> dict[str, Any]:
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
+    apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     return train_network(split_path, config, experiment, diagnostics)
 

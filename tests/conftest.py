@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from runtime.environment import apply_offline_defaults
+
+# The test session is an entry point like `redes`: offline, patient Prefect start-up (the
+# libraries themselves no longer set this at import).
+apply_offline_defaults()
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(os.environ.get("REDES_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
 
@@ -28,7 +34,7 @@ def mnist_dir() -> Path:
 def library_log_levels_restored():
     """A `redes` command run in-process sets the libraries' log levels in os.environ (for the processes it
     starts); put them back after each test, so a later test's subprocesses see the environment it gave them."""
-    from flows.terminal import QUIET
+    from runtime.terminal import QUIET
 
     saved = {key: os.environ.get(key) for key in QUIET}
     yield

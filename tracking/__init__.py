@@ -1,8 +1,5 @@
 """Everything that talks to MLflow and Optuna.
 
-Importing the package applies the offline defaults before MLflow loads.
+Importing the package changes nothing in the environment: the entry points (the `redes`
+command, each flow) apply the offline defaults before MLflow is used.
 """
-
-from flows.environment import apply_offline_defaults
-
-apply_offline_defaults()

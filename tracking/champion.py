@@ -242,7 +242,7 @@ def registry_prints_silenced() -> Iterator[None]:
     """
     from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
 
-    from flows.terminal import libraries_verbose
+    from runtime.terminal import libraries_verbose
 
     if libraries_verbose():
         yield

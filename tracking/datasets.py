@@ -19,8 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from flows.data.split import load_split
-from flows.settings import Settings
+from mnist.split import load_split
+from runtime.settings import Settings
 from tracking.mlflow_store import is_duplicate_key
 
 DATA_EXPERIMENT = "redes-data"

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from flows.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url
-from flows.settings import Settings
+from runtime.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url
+from runtime.settings import Settings
 from tracking import names, stores, ui_views
 
 

@@ -8,17 +8,16 @@ and the path of the split, never arrays.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
 from threadpoolctl import threadpool_limits
 
-from flows.settings import Settings
+from runtime.settings import Settings
 from tracking import interruption, mlflow_store, studies
+from tracking.orphans import process_identity
 from tracking.run_logger import RunLogger
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
@@ -129,91 +128,6 @@ def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Non
         study.stop()
 
 
-OWNER_ATTRS = ("worker_host", "worker_pid", "worker_started")
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process PID in clock ticks since boot (Linux), to tell a reused PID apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_identity() -> dict[str, Any]:
-    """Who runs a trial: host, PID and the PID's start time (stored as the trial's user attributes)."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "worker_started": _process_start(os.getpid()) or ""}
-
-
-def _owner_is_dead(attrs: dict[str, Any]) -> bool:
-    """True only when the trial's process ran on this host and is certainly gone."""
-    if attrs.get("worker_host") != socket.gethostname() or "worker_pid" not in attrs:
-        return False
-    pid = int(attrs["worker_pid"])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    started = attrs.get("worker_started")
-    return bool(started) and _process_start(pid) not in (None, started)
-
-
-def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None) -> list[int]:
-    """Fail the RUNNING trials whose process on this host is dead (a journal storage has no heartbeat).
-
-    Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING),
-    and, with ``retry``, the same parameters are enqueued so the next trial runs them again.
-    REASON replaces the default "its worker process … died" (e.g. `interrupted`, when redes
-    itself stopped the process). Returns the numbers of the trials failed.
-    """
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if not _owner_is_dead(trial.user_attrs):
-            continue
-        storage = study._storage
-        why = reason or f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
-        try:
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", why)
-            if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
-                continue  # someone else finished it first
-        except (RuntimeError, ValueError):  # already finished by another process
-            continue
-        failed.append(trial.number)
-        end_orphaned_run(client, trial, why)
-        if retry and trial.params:
-            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-    return failed
-
-
-def end_orphaned_parent_runs(client: Any, experiment_id: str, study_name: str) -> list[str]:
-    """End KILLED the RUNNING parent runs of STUDY_NAME whose `redes study` process on this host died."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.kind = 'study' and tags.`optuna.study` = '{study_name}' and attributes.status = 'RUNNING'",
-    )
-    ended = []
-    for run in runs:
-        if _owner_is_dead(run.data.tags):
-            client.set_tag(run.info.run_id, "stop_reason", "its redes study process died")
-            client.set_terminated(run.info.run_id, status="KILLED")
-            ended.append(run.info.run_id)
-    return ended
-
-
-def end_orphaned_run(client: Any, trial: optuna.trial.FrozenTrial, reason: str) -> None:
-    """End the MLflow run of a trial whose process died: KILLED, tagged FAIL with the reason."""
-    run_id = trial.user_attrs.get("mlflow_run_id")
-    if not run_id:
-        return
-    client.set_tag(run_id, "optuna.trial_state", "FAIL")
-    client.set_tag(run_id, "fail_reason", reason)
-    if client.get_run(run_id).info.status == "RUNNING":
-        client.set_terminated(run_id, status="KILLED")
-
-
 def tag_final_state(client: Any):
     """A study callback: write the trial's final Optuna state onto its MLflow run."""
 
@@ -241,7 +155,7 @@ def run_worker(
     context: StudyContext, n_trials: int | None, timeout: float | None, worker_index: int = 0, blas_threads: int = 1
 ) -> int:
     """Run trials of the study in this process until ``n_trials`` or ``timeout``; return how many ran."""
-    from flows.data.split import load_split  # the split reader lives with the data flow
+    from mnist.split import load_split  # the split reader lives with the data flow
 
     if context.tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri

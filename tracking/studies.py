@@ -19,13 +19,13 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from flows.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
+from runtime.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
+from runtime.settings import RDB_SCHEMES
 from tracking import stores
 from tracking.search_space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "qmc")
 PRUNERS = ("median", "hyperband", "none")
-RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pymysql")
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
 SPACE_ATTR = "redes_space"
@@ -62,13 +62,13 @@ def check_storage_url(url: str) -> None:
 
 
 def is_journal(url: str) -> bool:
-    """A journal file path (no heartbeats: see :func:`tracking.objective.fail_orphaned_trials`), not a database URL."""
+    """A journal file path (no heartbeats: see :func:`tracking.orphans.fail_orphaned_trials`), not a database URL."""
     return "://" not in url
 
 
 def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     text = Settings.from_env().optuna_heartbeat  # checked there: a bad value is a SettingsError
     if not text:
@@ -87,7 +87,7 @@ class StaleTrialCallback:
         self.retry(study, trial)
         try:
             from tracking import mlflow_store
-            from tracking.objective import end_orphaned_run
+            from tracking.orphans import end_orphaned_run
 
             end_orphaned_run(mlflow_store.configure(), trial, "its worker stopped sending heartbeats (killed or hung)")
         except Exception as exc:  # the trial is failed and retried either way; say why the run was not ended

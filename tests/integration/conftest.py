@@ -17,7 +17,7 @@ from support import postgres, study_cli as study_cli_module
 from support.mlflow_server import TEST_ENV, server_url, start_mlflow_server
 from support.study_cli import QUIET, SPACE_TOML
 
-from flows.servers import stop_server
+from runtime.servers import stop_server
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from core.config import TrainConfig
 from core.network import Network
 from core.training import train
-from flows.data.idx import read_idx
+from mnist.idx import read_idx
 
 pytestmark = pytest.mark.slow
 

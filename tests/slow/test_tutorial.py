@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.servers import free_port, start_server, stop_server
+from runtime.servers import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

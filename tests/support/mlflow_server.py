@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from flows.servers import free_port, start_server
+from runtime.servers import free_port, start_server
 
 TEST_ENV = {
     "DO_NOT_TRACK": "true",

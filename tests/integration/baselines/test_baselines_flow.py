@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def test_each_baseline_is_one_run_tagged_baseline_with_both_accuracies(prefect_harness, tracked_env):
     from flows.baselines import DARKNESS, PERCEPTRON, RANDOM, SOFTMAX
-    from flows.cli import app
+    from cli.main import app
 
     args = [
         "baselines", "--no-svm", "--experiment", "study-beside", "--train-size", "3000", "--val-size", "1000",

@@ -7,7 +7,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from core.baselines import AverageDarkness, accuracy
-from flows.data.idx import read_idx
+from mnist.idx import read_idx
 
 
 def load(mnist_dir, kind):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.data.checksums import MNIST_FILES
-from flows.data.idx import read_idx
+from mnist.checksums import MNIST_FILES
+from mnist.idx import read_idx
 
 
 class MirrorServer:

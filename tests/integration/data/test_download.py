@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.data import download, mirrors
-from flows.data.checksums import MNIST_FILES, TEST_LABELS, TRAIN_LABELS, sha256_file
-from flows.data.download import fetch_mnist
-from flows.data.errors import MirrorsExhausted
+from mnist import download, mirrors
+from mnist.checksums import MNIST_FILES, TEST_LABELS, TRAIN_LABELS, sha256_file
+from mnist.download import fetch_mnist
+from mnist.errors import MirrorsExhausted
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.data.checksums import TRAIN_IMAGES, TRAIN_LABELS
-from flows.data.errors import MirrorsExhausted
-from flows.data.split import load_split
+from cli.main import app
+from mnist.checksums import TRAIN_IMAGES, TRAIN_LABELS
+from mnist.errors import MirrorsExhausted
+from mnist.split import load_split
 from flows.prepare_data import CLASS_COUNTS_ARTIFACT, prepare_data
 from tracking.datasets import DATA_EXPERIMENT, DATA_RUN_NAME, log_split_inputs, part_digest
 

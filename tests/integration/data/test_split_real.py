@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.data.download import fetch_mnist
-from flows.data.idx import read_idx
-from flows.data.split import MANIFEST, SplitSpec, load_split, verify_split, write_split
+from mnist.download import fetch_mnist
+from mnist.idx import read_idx
+from mnist.split import MANIFEST, SplitSpec, load_split, verify_split, write_split
 
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

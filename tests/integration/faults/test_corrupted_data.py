@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from flows.data.checksums import TRAIN_IMAGES, sha256_file
-from flows.data.split import MANIFEST, load_split, verify_split
+from mnist.checksums import TRAIN_IMAGES, sha256_file
+from mnist.split import MANIFEST, load_split, verify_split
 from flows.prepare_data import prepare_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -48,7 +48,7 @@ def test_a_corrupted_split_file_is_detected_and_rebuilt_with_a_warning(data_dir,
     flip_byte(split_dir / victim, offset=offset)
     assert verify_split(first) != []
 
-    caplog.set_level(logging.WARNING, logger="flows.data.split")
+    caplog.set_level(logging.WARNING, logger="mnist.split")
     started = time.perf_counter()
     second = prepare_data(mirrors=[str(mnist_dir)], data_dir=str(root), **SMALL)
     seconds = time.perf_counter() - started
@@ -82,7 +82,7 @@ def test_a_corrupted_raw_file_is_detected_and_fetched_again_with_a_warning(data_
 
 
 def test_reusing_an_intact_split_checks_it_in_well_under_a_second(data_dir, mnist_dir):
-    from flows.data.split import SplitSpec, write_split
+    from mnist.split import SplitSpec, write_split
 
     root, first = data_dir
     started = time.perf_counter()

@@ -39,7 +39,7 @@ def small_disk(tmp_path, monkeypatch):
 
 
 def test_a_study_on_a_full_disk_is_one_line_before_any_work(small_disk):
-    from flows.cli import app
+    from cli.main import app
 
     started = time.monotonic()
     result = CliRunner().invoke(app, ["study", "--name", "s", "--trials", "20", "--workers", "2", "--epochs", "3",

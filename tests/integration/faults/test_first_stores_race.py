@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow]
 
 OPEN_STORES = """
 import sys, time
-from flows.settings import Settings
+from runtime.settings import Settings
 from tracking import mlflow_store, studies
 start = float(sys.argv[1])
 while time.time() < start:

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from flows.servers import free_port, stop_server
+from runtime.servers import free_port, stop_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

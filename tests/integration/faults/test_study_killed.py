@@ -3,7 +3,7 @@ command again: the study continues, nothing earned is lost, the killed trial is 
 
 Optuna's journal storage has no heartbeat, so a trial whose process died stays RUNNING; the next
 invocation fails it (its process on this host is gone), ends its MLflow run KILLED and enqueues
-its parameters again (`tracking.objective.fail_orphaned_trials`).
+its parameters again (`tracking.orphans.fail_orphaned_trials`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 from support.study_cli import QUIET
 from support.study_cli import study_command as support_study_command
 
-from flows.servers import free_port, start_process, stop_process, wait_for_http
+from runtime.servers import free_port, start_process, stop_process, wait_for_http
 
 
 ADMIN = "admin"  # MLflow's admin_username (its basic_auth.ini; MLFLOW_AUTH_ADMIN_USERNAME unset)
@@ -113,7 +113,7 @@ def stop_auth_ui(server: AuthServer) -> None:
 
 def processes_in(folder: Path) -> list[int]:
     """PIDs of the live processes whose working folder is FOLDER (the servers `redes ui` starts there)."""
-    from flows.servers import pid_alive
+    from runtime.servers import pid_alive
 
     found = []
     for entry in os.listdir("/proc"):

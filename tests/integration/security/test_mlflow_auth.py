@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.commands.ui import PUBLISHED_MLFLOW_ADMIN_PASSWORD
-from flows.servers import free_port
+from cli.ui import PUBLISHED_MLFLOW_ADMIN_PASSWORD
+from runtime.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -3,7 +3,7 @@
 Used by the distributed test (test_distributed.py) and by benchmarks/bench_stack.py,
 which loads this file by its path. Every database is created with a unique name (and a
 role of its own with a random password) and dropped at the end; every process is started
-in its own process group by :mod:`flows.servers` and stopped by PID. Passwords travel in
+in its own process group by :mod:`runtime.servers` and stopped by PID. Passwords travel in
 environment variables and on stdin, never on a command line.
 """
 
@@ -30,7 +30,7 @@ from support.postgres import (  # noqa: F401 - the stack_helpers fixture hands t
     psql,
 )
 
-from flows.servers import (
+from runtime.servers import (
     Server,
     child_env,
     free_port,

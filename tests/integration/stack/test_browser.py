@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from support.spaces import space_toml
 
-from flows.servers import free_port, http_json, start_server, stop_server
+from runtime.servers import free_port, http_json, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.settings import SETTINGS_NAMES
+from runtime.settings import SETTINGS_NAMES
 
 TELEMETRY_NAMES = {"DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "PREFECT_SERVER_ANALYTICS_ENABLED"}
 THREAD_NAMES = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
 #: MLflow's own client credentials, read by MLflow (not by redes) when basic auth is on.
 MLFLOW_CLIENT_NAMES = {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
-#: Services that run redes code; they set the names flows/settings.py reads and nothing else of their own.
+#: Services that run redes code; they set the names runtime/settings.py reads and nothing else of their own.
 REDES_SERVICES = {"prefect-worker"}
 REQUIRED_SERVICES = {"postgres", "prefect-server", "prefect-worker", "mlflow", "optuna-dashboard"}
 TEST_PASSWORD = "stackTestPw4242"

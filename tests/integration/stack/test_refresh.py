@@ -41,7 +41,7 @@ def test_refresh_without_a_champion_verifies_the_data_and_succeeds(prefect_harne
 
 def test_refresh_re_evaluates_the_champion_on_the_test_set(prefect_harness, embedded_env, tmp_path):
     from core.network import Network
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from flows.prepare_data import prepare_data
     from flows.refresh import refresh
     from tracking import champion, mlflow_store
@@ -82,7 +82,7 @@ def test_a_damaged_split_is_rebuilt_by_the_refresh(prefect_harness, embedded_env
     import os
     from pathlib import Path
 
-    from flows.data.split import verify_split
+    from mnist.split import verify_split
     from flows.prepare_data import prepare_data
     from flows.refresh import refresh
 

@@ -20,7 +20,7 @@ import pytest
 from support.processes import wait_for_output
 
 from flows.schedules import NIGHTLY, WEEKLY_REFRESH
-from flows.servers import free_port, group_has_live_members, port_in_use, start_process, start_server, stop_process, stop_server
+from runtime.servers import free_port, group_has_live_members, port_in_use, start_process, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.integration
 

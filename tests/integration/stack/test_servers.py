@@ -1,4 +1,4 @@
-"""flows.servers: start a real process, wait on its health URL, stop its whole group by PID."""
+"""runtime.servers: start a real process, wait on its health URL, stop its whole group by PID."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from flows.servers import (
+from runtime.servers import (
     ServerError,
     free_port,
     group_alive,

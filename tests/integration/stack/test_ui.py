@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from support.processes import wait_for_output
 
-from flows.servers import free_port, group_alive, group_has_live_members, http_json, http_status, port_in_use, stop_process
+from runtime.servers import free_port, group_alive, group_has_live_members, http_json, http_status, port_in_use, stop_process
 from tracking import ui_views
 
 pytestmark = pytest.mark.integration

@@ -40,7 +40,7 @@ def _children(client, experiment_id):
 def test_three_trials_are_tracked_and_the_best_is_tested_and_registered(prefect_harness, tracked_env, tmp_path):
     import mlflow
 
-    from flows.data.split import load_split
+    from mnist.split import load_split
     from core.network import Network
 
     outcome = _study(tmp_path, "three", trials=3)

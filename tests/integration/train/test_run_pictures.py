@@ -34,7 +34,7 @@ def png(path):
 
 
 def train(*options: str) -> dict:
-    from flows.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, ["train", "--train-size", "1000", "--val-size", "500", "--epochs", "2", "--json", *options])
     assert result.exit_code == 0, result.output

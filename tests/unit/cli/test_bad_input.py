@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_every_subcommand_has_help():
 def test_an_unreachable_tracking_server_fails_in_seconds_before_any_work(workdir, monkeypatch):
     import time
 
-    from flows.servers import free_port
+    from runtime.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 COMMANDS = ("train", "study", "run", "data", "baselines", "serve", "ui")
 BAD = {
@@ -62,7 +62,7 @@ def test_the_real_command_prints_no_traceback(tmp_path):
 
 
 def test_a_command_sets_the_quiet_log_levels_for_the_processes_it_starts(workdir, monkeypatch):
-    from flows.terminal import QUIET
+    from runtime.terminal import QUIET
 
     for key in QUIET:
         monkeypatch.delenv(key, raising=False)
@@ -71,7 +71,7 @@ def test_a_command_sets_the_quiet_log_levels_for_the_processes_it_starts(workdir
 
 
 def test_verbose_sets_the_libraries_default_levels_for_the_processes_it_starts(workdir, monkeypatch):
-    from flows.terminal import QUIET, VERBOSE
+    from runtime.terminal import QUIET, VERBOSE
 
     for key, value in QUIET.items():
         monkeypatch.setenv(key, value)  # inherited from a quiet parent: --verbose still wins

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.commands.common import BadInput, parse_sizes
+from cli.main import app
+from cli.common import BadInput, parse_sizes
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 
 def run(*args: str):
@@ -39,7 +39,7 @@ def test_the_same_start_learns_or_and_nand_and_never_xor(gate, last):
 
 def test_the_learned_weights_compute_the_gate():
     from core.perceptron import Perceptron
-    from flows.commands.perceptron import GATES, INPUTS
+    from cli.perceptron import GATES, INPUTS
 
     unit = Perceptron([-1.1, -0.6], b=1.5)  # what NAND ends with
     assert tuple(unit.predict(INPUTS)) == GATES["nand"]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from flows.commands import ui
+from cli import ui
 from tracking import ui_views
 
 MLFLOW = "http://127.0.0.1:5000"

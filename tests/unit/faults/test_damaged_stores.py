@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 FIXED = {"epochs": 30, "patience": 5, "seed": 0, "eta_schedule": False}
 SPLIT = {"train_size": 1000, "val_size": 100, "seed": None, "stratify": False}

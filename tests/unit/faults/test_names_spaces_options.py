@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 BAD_NAMES = ["../../x", "/tmp/redes-x", "a/b", "..", "", "x" * 810, "a\\b", " x"]
 SMALL = ["--train-size", "1000", "--val-size", "100"]
@@ -51,7 +51,7 @@ def test_experiment_id_never_places_artifacts_outside_the_root(workdir):
     """The last line of defence, where the folder is made: a name that slipped past the options is still refused."""
     from mlflow.tracking import MlflowClient
 
-    from flows.settings import Settings
+    from runtime.settings import Settings
     from tracking import mlflow_store
     from tracking.names import BadName
 

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from tracking import studies
-from tracking.objective import _owner_is_dead, fail_orphaned_trials, process_identity
+from tracking.orphans import _owner_is_dead, fail_orphaned_trials, process_identity
 
 
 class FakeClient:
@@ -83,7 +83,7 @@ def test_heartbeat_setting(monkeypatch, text, expected):
 
 @pytest.mark.parametrize("text", ["1", "a,b", "0,3", "3,3", "1,2,3"])
 def test_a_bad_heartbeat_setting_is_a_settings_error(monkeypatch, text):
-    from flows.settings import SettingsError
+    from runtime.settings import SettingsError
 
     monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
     with pytest.raises(SettingsError, match="REDES_OPTUNA_HEARTBEAT"):

@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from core.errors import RedesCoreError
 from core.network import Network
-from flows.data.idx import IdxError, decompress_if_gzipped, encode_idx, parse_idx
+from mnist.idx import IdxError, decompress_if_gzipped, encode_idx, parse_idx
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

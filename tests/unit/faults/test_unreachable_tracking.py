@@ -7,8 +7,8 @@ import time
 
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.servers import free_port
+from cli.main import app
+from runtime.servers import free_port
 
 
 def test_study_with_an_unreachable_tracking_server_fails_in_seconds_before_any_work(tmp_path, monkeypatch):

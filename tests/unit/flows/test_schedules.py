@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from flows import schedules
-from flows.commands.run import RUN_DEFAULTS
+from cli.run import RUN_DEFAULTS
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from flows import study_workers
 from tracking import studies
-from tracking.objective import process_identity
+from tracking.orphans import process_identity
 
 
 def dead_pid() -> int:

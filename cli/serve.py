@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from flows.commands.common import (
+from cli.common import (
     BadInput,
     MirrorOption,
     TrainSizeOption,
@@ -30,7 +30,7 @@ from flows.commands.common import (
     err_console,
     user_errors,
 )
-from flows.commands.run import RUN_DEFAULTS
+from cli.run import RUN_DEFAULTS
 from flows.schedules import NIGHTLY_TRIALS
 
 PREFECT_START_TIMEOUT = 180.0
@@ -87,7 +87,7 @@ def serve(
                 _pause(api_url, schedules)
         finally:
             if server is not None:
-                from flows.servers import stop_server
+                from runtime.servers import stop_server
 
                 stop_server(server, sig=signal.SIGINT)  # Prefect's server stops promptly on SIGINT
             for sig, handler in previous.items():
@@ -99,7 +99,7 @@ def _serve(api_url, schedules, cron, seconds, nightly, refresh, limit) -> None:
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.servers import mask_url
+    from runtime.servers import mask_url
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         deployments = schedules.build_deployments(cron=cron, interval=seconds, nightly=nightly, refresh=refresh)
@@ -136,13 +136,13 @@ def _pause(api_url: str, schedules) -> None:
 
 def _check_options(cron: str | None, interval: str | None, train_size: int, val_size: int) -> float | None:
     """Everything the user gave, checked before anything starts; the interval in seconds."""
-    from flows.data.split import SplitSpec
+    from mnist.split import SplitSpec
 
     if cron is not None and interval is not None:
         raise BadInput("give --cron or --interval, not both")
     seconds = None
     if interval is not None:
-        from flows.commands.common import parse_duration
+        from cli.common import parse_duration
 
         try:
             seconds = parse_duration(interval)
@@ -174,7 +174,7 @@ def _api_url() -> str | None:
 
 def _start_local_prefect(port: int):
     """`prefect server start` on 127.0.0.1:PORT with Prefect's default database; returns it and its API URL."""
-    from flows.servers import ServerError, child_env, port_in_use, start_server
+    from runtime.servers import ServerError, child_env, port_in_use, start_server
 
     if port_in_use(port):
         raise BadInput(

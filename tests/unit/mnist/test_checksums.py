@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from flows.data.checksums import (
+from mnist.checksums import (
     BY_NAME,
     MNIST_FILES,
     TEST_IMAGES,
@@ -15,7 +15,7 @@ from flows.data.checksums import (
     sha256_bytes,
     verify_mnist_bytes,
 )
-from flows.data.idx import IdxError
+from mnist.idx import IdxError
 
 
 def test_digests_match_the_shared_table(mnist_dir):

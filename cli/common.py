@@ -32,7 +32,7 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means "the input is wrong", imported lazily."""
     from core.errors import ConfigError
 
-    from flows.settings import SettingsError
+    from runtime.settings import SettingsError
 
     errors: list[type[BaseException]] = [BadInput, ConfigError, SettingsError]
     try:
@@ -119,7 +119,7 @@ def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
 
 def check_split_sizes(train_size: int, val_size: int) -> None:
     """--train-size and --val-size must fit in MNIST's 60,000 training images together."""
-    from flows.data.split import N_TRAIN_FILE
+    from mnist.split import N_TRAIN_FILE
 
     if train_size + val_size > N_TRAIN_FILE:
         raise BadInput(

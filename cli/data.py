@@ -32,18 +32,18 @@ def data(
     console = Console()
     errors = Console(stderr=True)
     try:
-        from flows.data.split import SplitSpec
+        from mnist.split import SplitSpec
 
         SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
-        from flows.data.mirrors import resolve_mirrors
-        from flows.settings import Settings
+        from mnist.sources import resolve_mirrors
+        from runtime.settings import Settings
 
         resolve_mirrors(mirror, Settings.from_env().mnist_mirrors)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    from flows.data.download import reporting
-    from flows.data.errors import MirrorsExhausted
+    from mnist.download import reporting
+    from mnist.errors import MirrorsExhausted
     from flows.prepare_data import prepare_data
 
     progress = _RichProgress(console) if console.is_terminal else None
@@ -69,8 +69,8 @@ def data(
 def _print_split(console, split_dir: Path, track: bool) -> None:
     from rich.table import Table
 
-    from flows.data.split import N_CLASSES, read_manifest
-    from flows.settings import Settings
+    from mnist.split import N_CLASSES, read_manifest
+    from runtime.settings import Settings
 
     manifest = read_manifest(split_dir)
     spec, counts, sizes = manifest["spec"], manifest["class_counts"], manifest["sizes"]
@@ -98,7 +98,7 @@ def _print_split(console, split_dir: Path, track: bool) -> None:
 
 
 class _RichProgress:
-    """A rich progress bar per file, fed by the download task (see flows.data.download.reporting)."""
+    """A rich progress bar per file, fed by the download task (see mnist.download.reporting)."""
 
     def __init__(self, console) -> None:
         from rich.progress import (

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.data.checksums import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, sha256_file
-from flows.data.idx import read_idx
+from mnist.checksums import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, sha256_file
+from mnist.idx import read_idx
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from flows.commands.common import BadInput, user_errors
+from cli.common import BadInput, user_errors
 
 INPUTS = ((0, 0), (0, 1), (1, 0), (1, 1))
 #: The desired output for each row of INPUTS.

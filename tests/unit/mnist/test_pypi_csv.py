@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from flows.data.idx import parse_idx
-from flows.data.pypi_wheel import CsvError, csv_to_idx, read_mnist_csv
+from mnist.idx import parse_idx
+from mnist.pypi_wheel import CsvError, csv_to_idx, read_mnist_csv
 
 HEADER = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
 

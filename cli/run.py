@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from flows.commands.common import MirrorOption
-from flows.commands.study import print_summary, run_study_command
+from cli.common import MirrorOption
+from cli.study import print_summary, run_study_command
 from flows.defaults import RUN_DEFAULTS
 
 
@@ -20,7 +20,7 @@ def run(
     mirror: MirrorOption = None,
 ) -> None:
     """The main job of `make run`: prepare MNIST, search for ~10 minutes, test the best network once."""
-    from flows.commands.common import parse_duration, user_errors
+    from cli.common import parse_duration, user_errors
 
     with user_errors():
         # trials still running when the budget ends may finish their epoch for 90 s more, then are cut short

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from flows.commands.common import (
+from cli.common import (
     BadInput,
     MirrorOption,
     TrainSizeOption,
@@ -61,12 +61,12 @@ def run_study_command(
     train_size, val_size, mirror, eta_schedule=None, main=False, hard_timeout=None, diagnostics=False, force=False,
 ) -> dict[str, Any]:
     """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env()
     storage = storage or settings.study_storage
     with user_errors():
-        from flows.data.split import SplitSpec
+        from mnist.split import SplitSpec
         from tracking import mlflow_store, studies, stores
         from tracking.search_space import FIXED_DEFAULTS, KNOWN_GOOD, check_space, given_options, load_space
 
@@ -148,7 +148,7 @@ def storage_in_environment(storage: str) -> Iterator[None]:
     The storage URL may hold a database password: as a flow parameter it would be stored by
     Prefect's API and shown in its UI, so it travels in the environment instead.
     """
-    from flows.settings import ENV_OPTUNA_STORAGE
+    from runtime.settings import ENV_OPTUNA_STORAGE
 
     previous = os.environ.get(ENV_OPTUNA_STORAGE)
     os.environ[ENV_OPTUNA_STORAGE] = storage
@@ -162,7 +162,7 @@ def storage_in_environment(storage: str) -> Iterator[None]:
 
 
 def progress_display(name: str, storage: str, trials: int):
-    from flows.commands.study_progress import StudyProgress
+    from cli.study_progress import StudyProgress
 
     return StudyProgress(name, storage, trials, enabled=is_terminal())
 
@@ -172,7 +172,7 @@ def print_summary(outcome: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from flows.servers import mask_url
+    from runtime.servers import mask_url
     from tracking import mlflow_store
 
     settings = outcome["settings"]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.environment import OFFLINE_DEFAULTS, apply_offline_defaults
-from flows.settings import MLFLOW_SCHEMES, SETTINGS_NAMES, Settings, SettingsError
+from runtime.environment import OFFLINE_DEFAULTS, apply_offline_defaults
+from runtime.settings import MLFLOW_SCHEMES, SETTINGS_NAMES, Settings, SettingsError
 
 
 def test_offline_defaults_fill_only_what_is_unset():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.data.split import SplitSpec, choose_indices, split_key
+from mnist.split import SplitSpec, choose_indices, split_key
 
 LABELS = np.random.default_rng(1).choice(10, size=2_000, p=np.linspace(1, 2, 10) / np.linspace(1, 2, 10).sum())
 

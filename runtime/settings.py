@@ -33,6 +33,8 @@ SETTINGS_NAMES = (
 
 #: URI schemes MLflow's tracking-store registry knows (a "+driver" suffix allowed on databases);
 #: a unit test checks each against MLflow itself. No scheme: a local folder.
+#: The SQLAlchemy schemes an Optuna RDB storage accepts here (:mod:`tracking.studies` opens them).
+RDB_SCHEMES = ("postgresql", "postgresql+psycopg", "sqlite", "mysql", "mysql+pymysql")
 MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
 
 #: What to set instead, per variable: the second half of every error line.
@@ -107,8 +109,8 @@ class Settings(BaseSettings):
     def _mirrors(cls, value: Any) -> Any:
         value = _split_list(value)
         if value:
-            from flows.data.mirrors import parse_mirror
-            from flows.servers import mask_url
+            from mnist.sources import parse_mirror
+            from runtime.servers import mask_url
 
             for spec in value:
                 try:
@@ -122,8 +124,6 @@ class Settings(BaseSettings):
     def _storage(cls, value: str | None) -> str | None:
         scheme = _scheme(value or "")
         if scheme is not None:
-            from tracking.studies import RDB_SCHEMES
-
             if scheme not in RDB_SCHEMES:
                 raise ValueError(f"{scheme}:// is not a storage Optuna supports here ({', '.join(RDB_SCHEMES)})")
         return value
@@ -201,7 +201,7 @@ class Settings(BaseSettings):
 
 def settings_error(exc: ValidationError, values: Mapping[str, str]) -> SettingsError:
     """One line for the first bad setting: NAME='value' (password masked): what is wrong; what to set."""
-    from flows.servers import mask_url
+    from runtime.servers import mask_url
 
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "?"

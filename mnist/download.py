@@ -20,10 +20,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from flows.data.checksums import MNIST_FILES, MnistFile, sha256_file, verify_mnist_bytes
-from flows.data.errors import MirrorFailure, MirrorsExhausted, SourceError
-from flows.data.idx import IdxError
-from flows.data.mirrors import Mirror, close_all, parse_mirror
+from mnist.checksums import MNIST_FILES, MnistFile, sha256_file, verify_mnist_bytes
+from mnist.errors import MirrorFailure, MirrorsExhausted, SourceError
+from mnist.idx import IdxError
+from mnist.mirrors import Mirror, close_all
+from mnist.sources import parse_mirror
 
 log = logging.getLogger(__name__)
 

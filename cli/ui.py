@@ -1,6 +1,6 @@
 """`redes ui`: the MLflow UI and optuna-dashboard on the stores `redes run` used, until Ctrl-C.
 
-The stores are the ones `flows.settings.Settings` resolves: a SQLite file and a journal
+The stores are the ones `runtime.settings.Settings` resolves: a SQLite file and a journal
 file in the working folder by default, or the URLs from the environment. Database URLs
 with passwords reach the servers through their environment or a private file, never
 their command line. Each server is started in its own process group, bound to
@@ -31,8 +31,8 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from flows.commands.common import BadInput, console, err_console, user_errors
-from flows.servers import (
+from cli.common import BadInput, console, err_console, user_errors
+from runtime.servers import (
     MLFLOW_UI_PORT,
     OPTUNA_DASHBOARD_PORT,
     Server,
@@ -132,7 +132,7 @@ def ui(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each server to answer.")] = 180.0,
 ) -> None:
     """Start the MLflow UI and optuna-dashboard (and optionally Prefect) on this project's stores; Ctrl-C stops them."""
-    from flows.settings import Settings
+    from runtime.settings import Settings
 
     settings = Settings.from_env()
     private = Path(tempfile.mkdtemp(prefix="redes-ui-"))  # 0700: configuration files holding secrets

@@ -29,10 +29,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from flows.data.checksums import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, MnistFile
-from flows.data.errors import SourceError
-from flows.data.idx import encode_idx
-from flows.data.mirrors import Mirror, OnBytes
+from mnist.checksums import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, MnistFile
+from mnist.errors import SourceError
+from mnist.idx import encode_idx
+from mnist.mirrors import Mirror, OnBytes
 
 ROWS, COLS = 28, 28
 PIXELS = ROWS * COLS

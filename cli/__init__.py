@@ -1,0 +1,1 @@
+"""One module per `redes` subcommand; `cli.main` registers them."""

@@ -1,1 +1,0 @@
-"""One module per `redes` subcommand; `flows.cli` registers them."""
