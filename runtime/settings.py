@@ -65,7 +65,7 @@ def _scheme(url: str) -> str | None:
 
 
 class Settings(BaseSettings):
-    """Where data, runs and studies live. Build with :meth:`from_env` (``Settings()`` reads ``os.environ`` alike).
+    """Where data, runs and studies live. Build with :meth:`from_env`, the one reader of the environment.
 
     Fields are validated on the way in; each error names the environment variable it came from.
     """
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = Field(default=None, validation_alias=ENV_PREFECT_API_URL)
     blas_threads: int | None = Field(default=None, validation_alias=ENV_BLAS_THREADS)
     optuna_heartbeat: str | None = Field(default=None, validation_alias=ENV_OPTUNA_HEARTBEAT)  # parsed by tracking.studies
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        """Only the values :meth:`from_env` hands in: ``from_env(environ)`` must not see ``os.environ`` behind it."""
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, workdir: Path | None = None) -> "Settings":

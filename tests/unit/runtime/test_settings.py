@@ -121,3 +121,13 @@ def test_every_scheme_accepted_for_mlflow_is_one_mlflow_knows():
 
     known = set(_tracking_store_registry._registry)
     assert set(MLFLOW_SCHEMES) <= known, set(MLFLOW_SCHEMES) - known
+
+
+def test_settings_of_a_given_environment_ignore_the_process_environment(tmp_path, monkeypatch):
+    """from_env(ENVIRON) reads ENVIRON alone: pydantic-settings would otherwise fill gaps from os.environ."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("REDES_BLAS_THREADS", "abc")
+    settings = Settings.from_env({}, workdir=tmp_path)
+    assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert settings.blas_threads is None
+    assert Settings.from_env({"MLFLOW_TRACKING_URI": "sqlite:///given.db"}, workdir=tmp_path).tracking_uri == "sqlite:///given.db"
