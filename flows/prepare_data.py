@@ -19,8 +19,8 @@ from mnist.download import fetch_mnist
 from mnist.errors import MirrorsExhausted
 from mnist.sources import resolve_mirrors
 from mnist.split import N_CLASSES, SplitSpec, read_manifest, write_split
-from runtime.settings import Settings
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
 
 CLASS_COUNTS_ARTIFACT = "mnist-class-counts"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from flows.prepare_data import prepare_data
-from runtime.settings import Settings
 from flows.signals import stop_on_signals
 from flows.study_workers import run_workers
-from tracking.interruption import Interrupted
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
+from tracking.interruption import Interrupted
 
 
 @task(name="open-study")
@@ -41,70 +40,18 @@ def open_study(
     diagnostics: bool = False,
 ):
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
-    from tracking import mlflow_store, studies
-    from tracking.datasets import log_split_inputs
-    from tracking.objective import StudyContext
-    from tracking.orphans import end_orphaned_parent_runs, process_identity
-    from tracking.search_space import load_space
+    from tracking import study_opening
 
-    settings = Settings.from_env()
-    client = mlflow_store.configure(settings)
-    space = load_space(space_file, fixed)
-    from mnist.split import read_manifest
-
-    split = read_manifest(split_path)["spec"]
-    study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed, split=split)
-    if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
-        from tracking.orphans import fail_orphaned_trials
-
-        orphans = fail_orphaned_trials(study, client)
-        if orphans:
-            get_run_logger().warning(
-                "trials %s were RUNNING in a process that died: marked FAIL, their MLflow runs ended KILLED, "
-                "their parameters enqueued again", orphans,
-            )
-    known = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(deepcopy=False)}
-    for params in enqueue:
-        if json.dumps(params, sort_keys=True) not in known:
-            study.enqueue_trial(params, skip_if_exists=True)
-    experiment_id = mlflow_store.experiment_id(client, name, settings)
-    end_orphaned_parent_runs(client, experiment_id, name)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    parent = client.create_run(
-        experiment_id,
-        run_name=f"study-{name}-{stamp}",
-        tags={
-            "kind": "study",
-            "optuna.study": name,
-            "optuna.sampler": sampler,
-            "optuna.pruner": pruner,
-            "optuna.storage": mlflow_store.masked(storage),
-            **{key: str(value) for key, value in process_identity().items()},
-        },
-    ).info.run_id
-    client.log_param(parent, "trials", trials)
-    client.log_param(parent, "workers", workers)
-    client.log_param(parent, "sampler", sampler)
-    client.log_param(parent, "pruner", pruner)
-    with tempfile.TemporaryDirectory() as tmp:
-        space_json = Path(tmp) / "search_space.json"
-        space_json.write_text(json.dumps(space.describe(), indent=2))
-        client.log_artifact(parent, str(space_json))
-    log_split_inputs(split_path, run_id=parent)
-    return StudyContext(
-        study_name=name,
-        storage=storage,
-        sampler=sampler,
-        pruner=pruner,
-        space=space,
-        split_path=split_path,
-        experiment_id=experiment_id,
-        parent_run_id=parent,
-        seed=seed,
-        tracking_uri=settings.tracking_uri,
-        deadline=deadline,
-        diagnostics=diagnostics,
+    context, orphans = study_opening.open_study(
+        Settings.from_env(), name, storage, sampler, pruner, space_file, fixed, split_path, enqueue, seed,
+        trials, workers, deadline=deadline, diagnostics=diagnostics,
     )
+    if orphans:
+        get_run_logger().warning(
+            "trials %s were RUNNING in a process that died: marked FAIL, their MLflow runs ended KILLED, "
+            "their parameters enqueued again", orphans,
+        )
+    return context
 
 
 @task(name="run-trials")
