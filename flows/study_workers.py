@@ -17,12 +17,10 @@ import optuna
 from prefect import get_run_logger
 from prefect.futures import wait
 
+from flows.worker_errors import WorkersKeepDying
+
 #: Fresh pools started after deaths before the study gives up (each needs a killed process).
 MAX_RESTARTS = 3
-
-
-class WorkersKeepDying(RuntimeError):
-    """The worker processes died again and again; what they finished is kept."""
 
 
 def shares(trials: int, workers: int) -> list[int]:
