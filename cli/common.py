@@ -53,7 +53,7 @@ UNAVAILABLE = 1
 def user_errors() -> Iterator[None]:
     """Turn the project's documented errors into one red line: exit 2 for bad input, 1 for a missing service
     or workers that keep dying."""
-    from flows.study_workers import WorkersKeepDying
+    from flows.worker_errors import WorkersKeepDying
     from tracking.mlflow_store import TrackingUnavailable
     from tracking.stores import StoreDamaged, StoreFull, is_disk_full
 

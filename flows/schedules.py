@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 from flows.defaults import RUN_DEFAULTS
-from tracking.search_space import fixed_options
 
 TIMEZONE = "UTC"
 NIGHTLY_TRIALS = 20
@@ -73,6 +72,8 @@ def nightly_parameters(
     mirrors: list[str] | None = None,
 ) -> dict[str, Any]:
     """The study flow's parameters: the study of `redes run` with its search space, TRIALS more trials."""
+    from tracking.search_space import fixed_options  # here, not above: `redes --help` imports this module
+
     parameters: dict[str, Any] = {
         "name": name,
         "trials": trials,

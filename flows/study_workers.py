@@ -21,14 +21,12 @@ import optuna
 from prefect import get_run_logger
 from prefect.futures import wait
 
+from flows.worker_errors import WorkersKeepDying
+
 #: Fresh pools started after deaths before the study gives up (each needs a killed process).
 MAX_RESTARTS = 3
 #: Seconds the workers get, once a stop is asked, to end their trials before they are killed.
 GRACE = 6.0
-
-
-class WorkersKeepDying(RuntimeError):
-    """The worker processes died again and again; what they finished is kept."""
 
 
 def pool_runner(workers: int):

@@ -6,13 +6,12 @@ looks the same in MLflow whichever way it was started.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-import optuna
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from core.config import TrainConfig
 from core.errors import Diverged
@@ -23,8 +22,17 @@ from tracking.interruption import REASON as INTERRUPTED
 from tracking.interruption import Interrupted
 from tracking.run_logger import RunLogger
 
+if TYPE_CHECKING:
+    import optuna
+
 WEIGHTS_ARTIFACT = "model"
 WEIGHTS_FILE = "network.npz"
+
+
+def _trial_pruned() -> tuple[type[BaseException], ...]:
+    """Optuna's TrialPruned once Optuna is loaded (nothing else can raise it), so `redes train` never imports Optuna."""
+    optuna = sys.modules.get("optuna")
+    return (optuna.TrialPruned,) if optuna is not None else ()
 
 
 @dataclass
@@ -73,6 +81,8 @@ def train_tracked(
         if trial is not None:
             timed(trial.report, metrics.val_accuracy, metrics.epoch)
             if timed(trial.should_prune):
+                import optuna
+
                 raise optuna.TrialPruned(f"pruned at epoch {metrics.epoch} (val/accuracy {metrics.val_accuracy:.4f})")
 
     try:
@@ -82,7 +92,7 @@ def train_tracked(
             network, split.X_train, split.y_train, split.X_val, split.y_val, config,
             on_epoch_end=on_epoch_end, diagnostics=diagnostics,
         )
-    except optuna.TrialPruned:
+    except _trial_pruned():
         _log_interrupted(logger, history, "pruned", "KILLED")
         raise
     except Interrupted:  # Ctrl-C, SIGTERM or a lost parent: stopped from outside, not the trial's fault

@@ -48,3 +48,21 @@ def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_fa
     run = client.get_run(logger.run_id)
     assert run.info.status == "FAILED"
     assert run.data.tags["stop_reason"] == "failed"
+
+
+def test_a_pruned_trial_ends_its_run_killed_and_the_pruning_reaches_optuna(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
+    logger = RunLogger(client, experiment, "trial-0")
+    rng = np.random.default_rng(0)
+    split = SimpleNamespace(
+        X_train=rng.random((64, 784), dtype=np.float32), y_train=rng.integers(0, 10, 64),
+        X_val=rng.random((32, 784), dtype=np.float32), y_val=rng.integers(0, 10, 32),
+    )  # fmt: skip
+    trial = optuna.create_study().ask()
+    trial.should_prune = lambda: True  # a pruner that stops every trial at its first report
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 1"):
+        train_tracked(logger, TrainConfig(sizes=(784, 10), epochs=3, batch_size=16), split, trial=trial)
+    run = client.get_run(logger.run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["stop_reason"] == "pruned"
