@@ -67,8 +67,8 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
 
 def prepare_split(data_dir: Path, train_size: int, val_size: int):
     """The split `redes study --train-size --val-size` uses, built with redes's own code (and reused by it)."""
-    from flows.data.download import fetch_mnist
-    from flows.data.split import SplitSpec, load_split, write_split
+    from mnist.download import fetch_mnist
+    from mnist.split import SplitSpec, load_split, write_split
 
     fetch_mnist([str(SHARED_MNIST)], data_dir / "raw")
     return load_split(write_split(data_dir / "raw", data_dir / "splits", SplitSpec(train_size=train_size, val_size=val_size)))
@@ -190,7 +190,7 @@ def redes_study(root: Path, env: dict[str, str], trials: int, epochs: int, train
 
 def start_prefect_server(root: Path):
     """A Prefect server on a free 127.0.0.1 port with its own home; returns (server, API URL)."""
-    from flows.servers import free_port, start_server
+    from runtime.servers import free_port, start_server
 
     port = free_port()
     env = redes_env(root / "data", root / "prefect-server-home", None)
@@ -254,7 +254,7 @@ def main() -> None:
             startup += start_up(root, "Prefect server running", served, args.repeats)
             study_served = redes_study(root / "study-served", served, args.trials, args.epochs, args.train_size, args.val_size)
         finally:
-            from flows.servers import stop_server
+            from runtime.servers import stop_server
 
             stop_server(server)
         startup += [

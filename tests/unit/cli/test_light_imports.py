@@ -21,14 +21,14 @@ def loaded(code: str, repo_root) -> set[str]:
 
 
 def test_the_command_line_loads_no_heavy_library_before_a_command_runs(repo_root):
-    heavy = loaded("import flows.cli", repo_root) & {"numpy", "prefect", "mlflow", "optuna", "pandas", "matplotlib"}
+    heavy = loaded("import cli.main", repo_root) & {"numpy", "prefect", "mlflow", "optuna", "pandas", "matplotlib"}
     assert not heavy, f"`redes --help` imports {sorted(heavy)}"
 
 
 def test_the_train_path_loads_no_optuna(repo_root):
     code = (
-        "import flows.cli, flows.train_once, tracking.tracked_training, tracking.champion\n"
-        "from flows.commands.common import user_errors\n"
+        "import cli.main, flows.train_once, tracking.tracked_training, tracking.champion\n"
+        "from cli.common import user_errors\n"
         "with user_errors(): pass"
     )
     modules = loaded(code, repo_root)
