@@ -73,12 +73,15 @@ def user_errors() -> Iterator[None]:
 
 
 def print_error(exc: BaseException | str) -> None:
-    """One red line; the message is the user's text (file names, TOML keys like [space.eta]), never Rich markup."""
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    """One red line; the message is the user's text (file names, TOML keys like [space.eta]), never Rich markup.
+
+    ``soft_wrap``: Rich would otherwise fold a long path at the console's width (80 columns in a pipe).
+    """
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def print_warning(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def parse_duration(text: str | None) -> float | None:
