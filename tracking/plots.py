@@ -98,7 +98,7 @@ def expanded_batch(originals: np.ndarray, distorted: np.ndarray, path: str | Pat
         ax.set_title(name)
         ax.axis("off")
     fig.suptitle(f"expanded training data: {settings}, fresh each epoch" if settings else "training images")
-    fig.tight_layout()
+    fig.tight_layout(w_pad=4)
     return _save(fig, path, tight=True)
 
 
