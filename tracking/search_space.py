@@ -82,9 +82,9 @@ DEFAULT_SPACE: dict[str, Dimension] = {
 }
 
 #: Searchable by name in a ``--space`` file, not by default: ``[space.shift]`` with no keys searches the range
-#: below, or give low/high or choices. Ranges from the literature: momentum up to 0.95 (Sutskever et al. 2013),
+#: below, or give low/high or choices. Ranges from the literature: momentum around 0.9 (Sutskever et al. 2013),
 #: max-norm 3–4 (Srivastava et al. 2014), elastic α up to 40 with σ 4–8 (Simard et al. 2003: α 34, σ 4),
-#: shifts up to 3 px, rotation and shear up to 15°, zoom up to ±15 % (Cireşan et al. 2010).
+#: shifts up to 3 px, rotation up to 15° and zoom up to ±15 % (Cireşan et al. 2010); shear up to 15° like rotation.
 #: Not in the default space: each is a dimension more for a short study, and distortion pays only over
 #: long training (it is a regulariser: a few epochs on distorted images score below a few on clean ones).
 EXTRA_SPACE: dict[str, Dimension] = {
