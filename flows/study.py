@@ -85,6 +85,8 @@ def evaluate_champion(context) -> dict[str, Any]:
         split=split.manifest,
     )
     outcome = champion.evaluate_best_trial(client, provenance, best.value, split)
+    with tempfile.TemporaryDirectory(prefix="redes-champion-") as tmp:  # what "expanded data" meant for the champion
+        champion.log_expanded_batch(client, context.parent_run_id, config_from_params(dict(best.params), context.space), split.X_train, Path(tmp))
     client.set_tag(context.parent_run_id, "best_trial", str(best.number))
     client.log_metric(context.parent_run_id, "val/best_accuracy", best.value)
     return {**summary, **outcome}

@@ -44,6 +44,7 @@ def train_network(
     with tempfile.TemporaryDirectory(prefix="redes-train-") as tmp:
         champion.log_test_evaluation(client, logger.run_id, evaluation, split, Path(tmp))
         champion.log_network_pictures(client, logger.run_id, result.network, diagnostics_by_epoch(result.history), Path(tmp))
+        champion.log_expanded_batch(client, logger.run_id, train_config, split.X_train, Path(tmp))
     if result.network.output_encoding == "binary":
         invalid = int((evaluation.predictions >= MNIST_DIGITS).sum())
         client.log_metric(logger.run_id, "test/invalid_codes", invalid)

@@ -98,6 +98,39 @@ def log_network_pictures(
     return [f"{PICTURES}/{path.name}" for path in drawn]
 
 
+EXPANDED_BATCH = 36  # training images drawn in expanded_batch.png
+
+
+def log_expanded_batch(client: MlflowClient, run_id: str, config: Any, X_train: np.ndarray, workdir: Path) -> str | None:
+    """When ``config`` distorts its training images: the first few, as stored and distorted as training does
+    (its settings and its distortion seed), as ``plots/expanded_batch.png`` on ``run_id``; else nothing."""
+    from core.distort import Distorter
+
+    if not config.distorts():
+        return None
+    originals = np.asarray(X_train[:EXPANDED_BATCH], dtype=np.float32)
+    distorted = Distorter.from_config(config, np.random.default_rng([config.seed, 2]))(originals)
+    path = plots.expanded_batch(originals, distorted, workdir / PICTURES / "expanded_batch.png", distortion_settings(config))
+    client.log_artifact(run_id, str(path), PICTURES)
+    return f"{PICTURES}/{path.name}"
+
+
+def distortion_settings(config: Any) -> str:
+    """The distortions a config turns on, in words: ``shift ±2 px, rotate ±15°, elastic α 34 σ 4``."""
+    words = []
+    if config.shift:
+        words.append(f"shift ±{config.shift:g} px")
+    if config.rotate:
+        words.append(f"rotate ±{config.rotate:g}°")
+    if config.scale:
+        words.append(f"scale ±{100 * config.scale:g} %")
+    if config.shear:
+        words.append(f"shear ±{config.shear:g}°")
+    if config.elastic_alpha:
+        words.append(f"elastic α {config.elastic_alpha:g} σ {config.elastic_sigma:g}")
+    return ", ".join(words)
+
+
 def describe(network: Network) -> str:
     """``784-30-10 sigmoid, quadratic cost``: the architecture in a few words, for picture titles."""
     hidden = sorted(set(network.activations[:-1]), key=network.activations.index)

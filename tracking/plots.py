@@ -84,6 +84,24 @@ def misclassified_grid(
     return _save(fig, path, tight=True)
 
 
+def expanded_batch(originals: np.ndarray, distorted: np.ndarray, path: str | Path, settings: str = "") -> Path:
+    """Training digits as stored (left) and as the network saw them, distorted (right), tile for tile.
+
+    Both arrays are ``(n, 784)`` in [0, 1]; ``settings`` names the distortions (e.g. ``shift ±2 px``).
+    """
+    count = min(len(originals), len(distorted))
+    rows, cols = grid_shape(count)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * cols * 0.75 + 0.6, rows * 0.75 + 1.0), dpi=100)
+    for ax, images, name in ((axes[0], originals, "as stored"), (axes[1], distorted, "as the network saw them")):
+        tiles = [np.asarray(images[k], dtype=np.float64).reshape(IMAGE_SIDE, IMAGE_SIDE) for k in range(count)]
+        ax.imshow(tile_mosaic(tiles, rows, cols), cmap=_with_background("gray_r", "white"), vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(f"expanded training data: {settings}, fresh each epoch" if settings else "training images")
+    fig.tight_layout(w_pad=4)
+    return _save(fig, path, tight=True)
+
+
 # --- what the network learned -----------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 ``784-30-10 sigmoid η0.5 λ0``: the layer sizes, the hidden activation, η and λ always;
 then only what differs from the defaults of `core.config.TrainConfig` (cost, dropout,
-mini-batch size, initialisation, η schedule, output encoding), so a name stays short
+mini-batch size, initialisation, η schedule, output encoding, momentum, max-norm and the
+distortions of expanded data: ``μ0.9 nesterov max-norm3 cosine shift2 rotate15
+elastic34/σ4``), so a name stays short
 and says what was changed. Numbers keep three significant digits: a name is for
 reading, the exact values are the run's parameters.
 """
@@ -39,4 +41,17 @@ def describe(config: TrainConfig) -> str:
         words.append("η-halving")
     if config.output_encoding != default.output_encoding:
         words.append(f"{config.output_encoding}-outputs")
+    if config.momentum > 0:
+        words.append(f"μ{_number(config.momentum)}")
+    if config.nesterov:
+        words.append("nesterov")
+    if config.max_norm > 0:
+        words.append(f"max-norm{_number(config.max_norm)}")
+    if config.schedule != default.schedule:
+        words.append(str(config.schedule))
+    for name in ("shift", "rotate", "scale", "shear"):
+        if getattr(config, name) > 0:
+            words.append(f"{name}{_number(getattr(config, name))}")
+    if config.elastic_alpha > 0:
+        words.append(f"elastic{_number(config.elastic_alpha)}/σ{_number(config.elastic_sigma)}")
     return " ".join(words)

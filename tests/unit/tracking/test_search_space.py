@@ -1,5 +1,6 @@
 """The search space: suggested through FixedTrial, one name per parameter everywhere, strict files."""
 
+import re
 from dataclasses import fields
 
 import optuna
@@ -118,3 +119,61 @@ def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed
     for turn in range(4):
         workers[turn % 2].optimize(lambda trial: seen.append(tuple(suggest(trial, space).values())) or 0.0, n_trials=1)
     assert sorted(seen) == [(0.1, 0.1), (0.1, 5.0), (2.0, 0.1), (2.0, 5.0)]
+
+
+def test_the_extra_dimensions_are_config_fields_searched_only_when_a_space_file_names_them(tmp_path):
+    from tracking.search_space import EXTRA_SPACE, FloatRange, check_space
+
+    assert set(EXTRA_SPACE) <= {f.name for f in fields(TrainConfig)}
+    assert set(EXTRA_SPACE).isdisjoint(DEFAULT_SPACE)
+    assert EXTRA_SPACE["elastic_alpha"] == FloatRange(0.0, 40.0) and EXTRA_SPACE["elastic_sigma"] == FloatRange(4.0, 8.0)
+    assert EXTRA_SPACE["shift"] == FloatRange(0.0, 3.0) and EXTRA_SPACE["rotate"] == FloatRange(0.0, 15.0)
+    assert "momentum" not in suggest(optuna.trial.FixedTrial(PARAMS), default_space())
+    path = tmp_path / "space.toml"
+    path.write_text("".join(f"[space.{name}]\n" for name in EXTRA_SPACE))  # no keys: the declared ranges
+    space = load_space(path)
+    assert {name: space.dimensions[name] for name in EXTRA_SPACE} == EXTRA_SPACE
+    check_space(space, n_train=1000)  # every declared range end is a valid training option
+    chosen = {"momentum": 0.9, "max_norm": 3.0, "schedule": "cosine", "shift": 2.5, "rotate": 12.0, "scale": 0.1,
+              "shear": 5.0, "elastic_alpha": 34.0, "elastic_sigma": 4.0}
+    params = suggest(optuna.trial.FixedTrial({**PARAMS, **chosen}), space)
+    assert {k: params[k] for k in chosen} == chosen
+    config = config_from_params(params, space)
+    assert {k: getattr(config, k) for k in chosen} == chosen and config.distorts()
+    assert {k: config_params(config)[k] for k in chosen} == chosen  # the same names in MLflow
+
+
+def test_extra_dimensions_in_fixed_and_grid(tmp_path):
+    from tracking.search_space import check_space
+
+    path = tmp_path / "space.toml"
+    path.write_text("[fixed]\nmomentum = 0.9\nnesterov = true\nelastic_alpha = 34.0\n\n[grid]\nshift = [0.0, 2.0]\n")
+    space = load_space(path)
+    check_space(space, n_train=1000)
+    params = suggest(optuna.trial.FixedTrial({"shift": 2.0}), space)
+    assert params == {"shift": 2.0}
+    config = config_from_params(params, space)
+    assert (config.momentum, config.nesterov, config.elastic_alpha, config.shift) == (0.9, True, 34.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[fixed]\nmomentum = 1.0\n", "momentum=1.0"),
+        ("[fixed]\nnesterov = true\n", "nesterov=True needs a momentum > 0"),
+        ("[fixed]\nrotate = 200.0\n", "rotate=200.0"),
+        ("[fixed]\nschedule = 'exponential'\n", "schedule='exponential'"),
+        ("[space.rotate]\nlow = 0.0\nhigh = 180.0\n", "[space.rotate] 180.0"),
+        ("[space.elastic_sigma]\nlow = 0.0\nhigh = 8.0\n", "elastic_sigma=0.0"),
+        ("[space.max_norm]\nchoices = [0.0, -1.0]\n", "max_norm=-1.0"),
+        ("[space.schedule]\nchoices = ['cosine', 'linear']\n", "schedule='linear'"),
+        ("[grid]\nshear = [0.0, 90.0]\n", "shear=90.0"),
+    ],
+)
+def test_bad_extra_values_are_refused_as_the_flags_refuse_them(tmp_path, text, message):
+    from tracking.search_space import check_space
+
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(SearchSpaceError, match=re.escape(message)):
+        check_space(load_space(path), n_train=1000, where=str(path))
