@@ -20,7 +20,7 @@ OPTIONS = {
 
 
 def train(*options: str) -> dict:
-    from flows.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(
         app, ["train", "--sizes", "784,30,10", "--train-size", "1000", "--val-size", "500", "--epochs", "1",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 
 NEW_FLAGS = (
     "--momentum", "--nesterov", "--no-nesterov", "--max-norm", "--schedule", "--shift", "--rotate", "--scale",
