@@ -32,15 +32,25 @@ class ParamsRefused:
         return self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=synchronous)
 
 
-def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_failed(tmp_path):
+def store(tmp_path) -> tuple[MlflowClient, str]:
+    """A SQLite MLflow store and one experiment in it."""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
-    logger = RunLogger(ParamsRefused(client), experiment, "trial-0")
+    return client, client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
+
+
+def tiny_split() -> SimpleNamespace:
+    """64 random training images and 32 to validate: enough for a few mini-batches."""
     rng = np.random.default_rng(0)
-    split = SimpleNamespace(
+    return SimpleNamespace(
         X_train=rng.random((64, 784), dtype=np.float32), y_train=rng.integers(0, 10, 64),
         X_val=rng.random((32, 784), dtype=np.float32), y_val=rng.integers(0, 10, 32),
     )  # fmt: skip
+
+
+def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_failed(tmp_path):
+    client, experiment = store(tmp_path)
+    logger = RunLogger(ParamsRefused(client), experiment, "trial-0")
+    split = tiny_split()
     trial = optuna.create_study().ask()
     with pytest.raises(MlflowException, match="log-batch"):
         train_tracked(logger, TrainConfig(sizes=(784, 10), epochs=1, batch_size=16), split, trial=trial)
@@ -51,14 +61,9 @@ def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_fa
 
 
 def test_a_pruned_trial_ends_its_run_killed_and_the_pruning_reaches_optuna(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
+    client, experiment = store(tmp_path)
     logger = RunLogger(client, experiment, "trial-0")
-    rng = np.random.default_rng(0)
-    split = SimpleNamespace(
-        X_train=rng.random((64, 784), dtype=np.float32), y_train=rng.integers(0, 10, 64),
-        X_val=rng.random((32, 784), dtype=np.float32), y_val=rng.integers(0, 10, 32),
-    )  # fmt: skip
+    split = tiny_split()
     trial = optuna.create_study().ask()
     trial.should_prune = lambda: True  # a pruner that stops every trial at its first report
     with pytest.raises(optuna.TrialPruned, match="pruned at epoch 1"):
