@@ -20,13 +20,13 @@ def one_line(output: str) -> str:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[space.momentum]\nlow = 0.1\nhigh = 0.9\n", "unknown parameter"),
+        ("[space.momentom]\nlow = 0.1\nhigh = 0.9\n", "unknown parameter"),  # a misspelt name: momentum is searchable
         ("[space.eta]\nlow = 0.1\nhigh = 1.0\nstep = 2\n", "expected low and high"),
         ("[space.eta\nlow = 0.1\n", "not valid toml"),
         ("[space.eta]\nlow = 0.1\nhigh = \n", "not valid toml"),
         ("[space.eta]\nlow = 1.0\nhigh = 0.1\n", "empty range"),
         ("[space.eta]\nchoices = []\n", "non-empty"),
-        ("[grid]\nmomentum = [0.1]\n", "unknown key"),
+        ("[grid]\nmomentom = [0.1]\n", "unknown key"),
     ],
 )
 def test_a_bad_space_file_exits_2_naming_the_problem(workdir, text, message):
