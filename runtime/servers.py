@@ -275,19 +275,8 @@ def stop_process(
     PROCESS is a Popen started by :func:`start_process` (its PID is its group id) or a bare
     PID. Returns the exit code when PROCESS is our child, else None.
     """
-    pid = process if isinstance(process, int) else process.pid
-    popen = None if isinstance(process, int) else process
-    try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        pgid = pid
-    own_group = pgid == pid  # never signal a group we merely belong to
-    _signal(pid, pgid if own_group else None, sig)
-    deadline = time.monotonic() + timeout
-    if not _wait_gone(pid, pgid if own_group else None, popen, deadline):
-        _signal(pid, pgid if own_group else None, signal.SIGKILL)
-        _wait_gone(pid, pgid if own_group else None, popen, time.monotonic() + 10)
-    return popen.returncode if popen is not None else None
+    stop_processes([(process, sig)], timeout=timeout)
+    return None if isinstance(process, int) else process.returncode
 
 
 def stop_processes(
@@ -307,7 +296,7 @@ def stop_processes(
             pgid = os.getpgid(pid)
         except ProcessLookupError:
             pgid = pid
-        group = pgid if pgid == pid else None
+        group = pgid if pgid == pid else None  # never signal a group we merely belong to
         _signal(pid, group, sig)
         targets.append((pid, group, popen))
     deadline = time.monotonic() + timeout
