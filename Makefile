@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
 #   make run    creates .venv, installs redes, runs the main job on embedded stores
 #   make test   creates .venv, installs redes with the dev extra, starts what the tests need, runs pytest
+# and, while you work, make test-fast: the unit tests only, on both cores, no server and no ../shared needed.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ export DO_NOT_TRACK ?= true
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test lint-imports services bench clean
+.PHONY: run test test-fast lint-imports services bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev services
 	$(BIN)/lint-imports  # every import points down (pyproject.toml's [tool.importlinter])
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Tests that read the real MNIST (marked mnist) are skipped, with the reason, when ../shared is missing.
+test-fast: $(VENV)/.installed-dev
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest tests/unit -n 2 --skip-missing-mnist $(PYTEST_ARGS)
 
 lint-imports: $(VENV)/.installed-dev
 	$(BIN)/lint-imports

@@ -19,6 +19,8 @@ import yaml
 
 from runtime.settings import SETTINGS_NAMES
 
+pytestmark = pytest.mark.integration  # the real Compose binary
+
 TELEMETRY_NAMES = {"DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "PREFECT_SERVER_ANALYTICS_ENABLED"}
 THREAD_NAMES = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
 #: MLflow's own client credentials, read by MLflow (not by redes) when basic auth is on.

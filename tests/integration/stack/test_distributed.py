@@ -27,6 +27,7 @@ FLOW_RUNS = 2
 FLOW_RUN_TIMEOUT = 900.0
 
 
+@pytest.mark.timeout(1500)  # the stack starts (up to 240 s), then the flow runs get FLOW_RUN_TIMEOUT
 def test_two_workers_share_one_study_on_postgresql(pg_databases, stack_helpers, tmp_path, tmp_path_factory, mnist_dir, repo_root):
     conftest = stack_helpers
     started = time.monotonic()
