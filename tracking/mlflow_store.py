@@ -90,7 +90,7 @@ def check_credentials(uri: str, timeout: float = 5.0) -> None:
         if not (creds.username and creds.password):
             raise TrackingUnavailable(
                 f"{where} requires a user name and password: set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD (README, \"MLflow basic authentication\")"
+                "MLFLOW_TRACKING_PASSWORD (docs/operations.md, \"MLflow basic authentication\")"
             )
         raise TrackingUnavailable(
             f"{where} rejected user {creds.username!r} (HTTP 401): check MLFLOW_TRACKING_USERNAME and "
