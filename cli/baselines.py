@@ -16,6 +16,7 @@ from cli.common import (
     is_terminal,
     user_errors,
 )
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 
 
 def baselines(
@@ -25,8 +26,8 @@ def baselines(
     perceptron_epochs: Annotated[int, typer.Option("--perceptron-epochs", min=1, help="Epochs of the perceptrons.")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Seed of random guessing and of the softmax network.")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="BLAS threads.")] = 1,
-    train_size: TrainSizeOption = 50_000,
-    val_size: ValSizeOption = 10_000,
+    train_size: TrainSizeOption = TRAIN_SIZE,
+    val_size: ValSizeOption = VAL_SIZE,
     mirror: MirrorOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:

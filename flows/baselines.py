@@ -15,6 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
 
 RANDOM = "random"
@@ -138,8 +139,8 @@ def baselines(
     svm: bool = True,
     experiment: str = BASELINE_EXPERIMENT,
     mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
     seed: int = 0,
     epochs: int = 30,
     perceptron_epochs: int = 10,

@@ -18,7 +18,8 @@ from prefect.tasks import Task, exponential_backoff
 from mnist.download import fetch_mnist
 from mnist.errors import MirrorsExhausted
 from mnist.sources import resolve_mirrors
-from mnist.split import N_CLASSES, SplitSpec, read_manifest, write_split
+from mnist.sizes import N_CLASSES, TRAIN_SIZE, VAL_SIZE
+from mnist.split import SplitSpec, read_manifest, write_split
 from runtime.environment import apply_offline_defaults
 from runtime.settings import Settings
 
@@ -82,8 +83,8 @@ def log_split_to_mlflow(split_dir: str) -> str:
 @flow(name="prepare-data")
 def prepare_data(
     mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
     seed: int | None = None,
     stratify: bool = False,
     data_dir: str | None = None,

@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
 
 
@@ -65,7 +66,7 @@ def evaluate_registered_champion(split_path: str) -> dict[str, Any]:
 
 
 @flow(name="refresh")
-def refresh(mirrors: list[str] | None = None, train_size: int = 50_000, val_size: int = 10_000) -> dict[str, Any]:
+def refresh(mirrors: list[str] | None = None, train_size: int = TRAIN_SIZE, val_size: int = VAL_SIZE) -> dict[str, Any]:
     """Re-verify MNIST and its split, then re-evaluate the registered champion on the test set."""
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)

@@ -9,7 +9,6 @@ import pytest
 from core.config import TrainConfig
 from tracking.search_space import (
     DEFAULT_SPACE,
-    KNOWN_GOOD,
     SearchSpaceError,
     config_from_params,
     default_space,
@@ -17,6 +16,7 @@ from tracking.search_space import (
     load_space,
     suggest,
 )
+from tracking.study_request import KNOWN_GOOD
 from tracking.run_logger import RunLogger  # noqa: F401  (tracking imports cleanly)
 from tracking.tracked_training import config_params
 
