@@ -33,12 +33,14 @@ def baselines(
 ) -> None:
     """Random guessing, average darkness, perceptrons, a 784-10 softmax network and an SVM, each an MLflow run."""
     from flows.baselines import baselines as baselines_flow
+    from runtime.settings import Settings
     from tracking import mlflow_store
 
     with user_errors():
         check_split_sizes(train_size, val_size)
-        mlflow_store.check_experiment_name(experiment, option="--experiment")
-        mlflow_store.configure()
+        settings = Settings.from_env()
+        mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        mlflow_store.configure(settings)
     results = baselines_flow(
         svm=svm, experiment=experiment, mirrors=mirror, train_size=train_size, val_size=val_size, seed=seed,
         epochs=epochs, perceptron_epochs=perceptron_epochs, blas_threads=threads, progress=is_terminal() and not as_json,

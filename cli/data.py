@@ -31,16 +31,18 @@ def data(
     """Download, verify and split MNIST; print the split's class counts and where it is cached."""
     from rich.console import Console
 
+    from runtime.settings import Settings
+
     console = Console()
     errors = Console(stderr=True)
+    settings = Settings.from_env()
     try:
         from mnist.split import SplitSpec
 
         SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
         from mnist.sources import resolve_mirrors
-        from runtime.settings import Settings
 
-        resolve_mirrors(mirror, Settings.from_env().mnist_mirrors)
+        resolve_mirrors(mirror, settings.mnist_mirrors)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -65,15 +67,15 @@ def data(
     finally:
         if progress is not None:
             progress.stop()
-    _print_split(console, Path(split_dir), track)
+    _print_split(console, Path(split_dir), settings.tracking_uri if track else None)
 
 
-def _print_split(console, split_dir: Path, track: bool) -> None:
+def _print_split(console, split_dir: Path, tracking_uri: str | None) -> None:
+    """The split's class counts and where it is cached; with TRACKING_URI, the MLflow store that logged it."""
     from rich.table import Table
 
     from mnist.sizes import N_CLASSES
     from mnist.split import read_manifest
-    from runtime.settings import Settings
 
     manifest = read_manifest(split_dir)
     spec, counts, sizes = manifest["spec"], manifest["class_counts"], manifest["sizes"]
@@ -92,9 +94,9 @@ def _print_split(console, split_dir: Path, track: bool) -> None:
     console.print(table)
     console.print(f"split cached in  {split_dir}", highlight=False, soft_wrap=True)
     console.print(f"raw IDX files in {split_dir.parent.parent / 'raw'}", highlight=False, soft_wrap=True)
-    if track:
+    if tracking_uri:
         console.print(
-            f"MLflow: experiment redes-data, run prepare-data, at {Settings.from_env().tracking_uri}",
+            f"MLflow: experiment redes-data, run prepare-data, at {tracking_uri}",
             highlight=False,
             soft_wrap=True,
         )

@@ -85,11 +85,13 @@ def train(
         check_split_sizes(train_size, val_size)
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
+    from runtime.settings import Settings
     from tracking import mlflow_store
 
     with user_errors():
-        mlflow_store.check_experiment_name(experiment, option="--experiment")
-        mlflow_store.configure()
+        settings = Settings.from_env()
+        mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        mlflow_store.configure(settings)
     with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
         outcome = train_once(
             config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment

@@ -71,11 +71,11 @@ def publish_class_counts(split_dir: str) -> None:
 
 
 @task(name="log-split-to-mlflow", cache_policy=NO_CACHE)
-def log_split_to_mlflow(split_dir: str) -> str:
+def log_split_to_mlflow(split_dir: str, settings: Settings) -> str:
     """Record the split as MLflow dataset inputs on a run ``prepare-data``; return the run id."""
     from tracking.datasets import log_prepare_data_run
 
-    run_id = log_prepare_data_run(split_dir)
+    run_id = log_prepare_data_run(split_dir, settings)
     get_run_logger().info("MLflow run %s logs the split's datasets", run_id)
     return run_id
 
@@ -114,5 +114,5 @@ def prepare_data(
     split_dir = split_mnist(raw_dir, splits_dir, spec)
     publish_class_counts(split_dir)
     if track:
-        log_split_to_mlflow(split_dir)
+        log_split_to_mlflow(split_dir, settings)
     return split_dir

@@ -11,13 +11,15 @@ from flows.prepare_data import prepare_data
 from flows.progress import report_epoch
 from mnist.sizes import N_CLASSES, TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
 
 TRAIN_EXPERIMENT = "redes-train"
 
 
 @task(name="train-network")
 def train_network(
-    split_path: str, config: dict[str, Any], experiment: str, diagnostics: bool = True, run_name: str | None = None
+    split_path: str, config: dict[str, Any], experiment: str, settings: Settings, diagnostics: bool = True,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Train one network on the split, tracked in MLflow, evaluate it once on the test set, draw what it learned."""
     import tempfile
@@ -34,8 +36,8 @@ def train_network(
 
     train_config = TrainConfig(**{**config, "sizes": tuple(config["sizes"])})
     split = load_split(split_path)
-    client = mlflow_store.configure()
-    experiment_id = mlflow_store.experiment_id(client, experiment)
+    client = mlflow_store.configure(settings)
+    experiment_id = mlflow_store.experiment_id(client, experiment, settings)
     described = describe(train_config)  # the run's name unless one is given, and its description
     logger = RunLogger(client, experiment_id, run_name or described, tags={"kind": "train", DESCRIPTION_TAG: described})
     log_split_inputs(split_path, run_id=logger.run_id)
@@ -74,8 +76,9 @@ def train_once(
 ) -> dict[str, Any]:
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
+    settings = Settings.from_env()
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
-    return train_network(split_path, config, experiment, diagnostics)
+    return train_network(split_path, config, experiment, settings, diagnostics)
 
 
 def evaluate_on_test(network, X, y):

@@ -72,7 +72,7 @@ def open_study(
         experiment_id=experiment_id,
         parent_run_id=parent,
         seed=seed,
-        tracking_uri=settings.tracking_uri,
+        settings=settings,
         deadline=deadline,
         diagnostics=request.diagnostics,
     )
