@@ -19,6 +19,9 @@ from cli.common import (
 )
 from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 
+#: TrainConfig fields that are not options of `redes train` (float64 is for the gradient checks).
+NOT_OPTIONS = ("dtype",)
+
 
 def train(
     sizes: Annotated[str, typer.Option(help="Layer sizes, input first: 784,100,10.")] = "784,100,10",
@@ -52,35 +55,15 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Train one network on MNIST, tracked in MLflow, and evaluate it on the test set."""
+    options = dict(locals())  # every TrainConfig field but NOT_OPTIONS is an option of the same name
+    from dataclasses import fields
+
     from core.config import ENCODING_NAMES, TrainConfig, check_choice
 
     with user_errors():
         check_choice("output_encoding", output_encoding, ENCODING_NAMES)
-        config = TrainConfig(
-            sizes=parse_sizes(sizes, output_encoding),
-            activation=activation,
-            cost=cost,
-            eta=eta,
-            lmbda=lmbda,
-            dropout=dropout,
-            batch_size=batch_size,
-            epochs=epochs,
-            patience=patience,
-            seed=seed,
-            eta_schedule=eta_schedule,
-            init=init,
-            output_encoding=output_encoding,
-            momentum=momentum,
-            nesterov=nesterov,
-            max_norm=max_norm,
-            schedule=schedule,
-            shift=shift,
-            rotate=rotate,
-            scale=scale,
-            shear=shear,
-            elastic_alpha=elastic_alpha,
-            elastic_sigma=elastic_sigma,
-        )
+        given = {f.name: options[f.name] for f in fields(TrainConfig) if f.name not in NOT_OPTIONS}
+        config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
         check_split_sizes(train_size, val_size)
     from flows.progress import epoch_progress
