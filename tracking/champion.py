@@ -26,13 +26,14 @@ from mlflow.tracking import MlflowClient
 
 import core
 from core.network import Network
+from mnist.sizes import N_TEST_FILE, TRAIN_SIZE, VAL_SIZE
 from tracking import plots
 from tracking.mlflow_store import is_duplicate_key
 from tracking.tracked_training import WEIGHTS_ARTIFACT, WEIGHTS_FILE
 
 REGISTERED_MODEL = "redes-mnist"
 CHAMPION_ALIAS = "champion"
-STANDARD_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}
+STANDARD_SIZES = {"train": TRAIN_SIZE, "val": VAL_SIZE, "test": N_TEST_FILE}
 MODEL_CODE = Path(__file__).with_name("pyfunc_network.py")
 CORE_CODE = Path(core.__file__).parent
 PICTURES = "plots"  # artifact folder of the receptive fields and the learning-speed plot

@@ -7,7 +7,6 @@ and the path of the split, never arrays.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +35,8 @@ class StudyContext:
     split_path: str
     experiment_id: str
     parent_run_id: str
+    settings: Settings  # the flow's, read once when it started: the workers use the same stores
     seed: int = 0
-    tracking_uri: str | None = None
     deadline: float | None = None  # unix time after which running trials are cut short (pruned)
     diagnostics: bool = False  # per-layer gradient norms, weight norms and saturation in every trial's run
     extra_tags: dict[str, str] = field(default_factory=dict)
@@ -50,7 +49,7 @@ class Objective:
         self.context = context
         self.client = client
         self.split = split
-        self.tracking_uri = context.tracking_uri or Settings.from_env().tracking_uri
+        self.tracking_uri = context.settings.tracking_uri
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -157,11 +156,9 @@ def run_worker(
     """Run trials of the study in this process until ``n_trials`` or ``timeout``; return how many ran."""
     from mnist.split import load_split  # the split reader lives with the data flow
 
-    if context.tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
     with threadpool_limits(limits=blas_threads):
-        client = mlflow_store.configure()
-        storage = studies.open_storage(context.storage)
+        client = mlflow_store.configure(context.settings)
+        storage = studies.open_storage(context.storage, *studies.heartbeat_settings(context.settings))
         studies.quiet_optuna()
         study = optuna.load_study(
             study_name=context.study_name,

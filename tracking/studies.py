@@ -20,7 +20,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from runtime.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
-from runtime.settings import RDB_SCHEMES
+from runtime.settings import RDB_SCHEMES, Settings
 from tracking import stores
 from tracking.search_space import SearchSpace
 
@@ -66,11 +66,9 @@ def is_journal(url: str) -> bool:
     return "://" not in url
 
 
-def heartbeat_settings() -> tuple[int, int]:
+def heartbeat_settings(settings: Settings) -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
-    from runtime.settings import Settings
-
-    text = Settings.from_env().optuna_heartbeat  # checked there: a bad value is a SettingsError
+    text = settings.optuna_heartbeat  # checked by Settings: a bad value is a SettingsError
     if not text:
         return HEARTBEAT_INTERVAL, GRACE_PERIOD
     interval, grace = (int(part) for part in text.split(","))
@@ -86,10 +84,12 @@ class StaleTrialCallback:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.retry(study, trial)
         try:
-            from tracking import mlflow_store
+            from mlflow.tracking import MlflowClient
+
             from tracking.orphans import end_orphaned_run
 
-            end_orphaned_run(mlflow_store.configure(), trial, "its worker stopped sending heartbeats (killed or hung)")
+            # the store of this worker process, which mlflow_store.configure set before optimize() could call this
+            end_orphaned_run(MlflowClient(), trial, "its worker stopped sending heartbeats (killed or hung)")
         except Exception as exc:  # the trial is failed and retried either way; say why the run was not ended
             log.warning("trial %s: could not end its MLflow run: %s", trial.number, exc)
 
@@ -97,14 +97,13 @@ class StaleTrialCallback:
 def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None):
     """Open a storage from a database URL or a journal file path.
 
-    A database gets heartbeats (REDES_OPTUNA_HEARTBEAT="interval,grace" seconds, default
-    10,30): a trial whose worker stops beating is failed by the next ``optimize()`` of any
+    A database gets heartbeats (the workers pass :func:`heartbeat_settings`, default 10,30
+    seconds): a trial whose worker stops beating is failed by the next ``optimize()`` of any
     worker, retried with the same parameters, and its MLflow run ended KILLED.
     """
     check_storage_url(url)
-    default_interval, default_grace = heartbeat_settings()
-    heartbeat_interval = heartbeat_interval or default_interval
-    grace_period = grace_period or default_grace
+    heartbeat_interval = heartbeat_interval or HEARTBEAT_INTERVAL
+    grace_period = grace_period or GRACE_PERIOD
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is None:
         path = Path(url)

@@ -9,7 +9,6 @@ import pytest
 from core.config import TrainConfig
 from tracking.search_space import (
     DEFAULT_SPACE,
-    KNOWN_GOOD,
     SearchSpaceError,
     config_from_params,
     default_space,
@@ -17,6 +16,7 @@ from tracking.search_space import (
     load_space,
     suggest,
 )
+from tracking.study_request import KNOWN_GOOD
 from tracking.run_logger import RunLogger  # noqa: F401  (tracking imports cleanly)
 from tracking.tracked_training import config_params
 
@@ -97,6 +97,7 @@ def test_bad_space_files_are_named(tmp_path, text, message):
 def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed(tmp_path):
     """GridSampler maps trial number → grid point through a shuffle seeded by its seed: workers must agree."""
     from tracking import studies
+    from runtime.settings import Settings
     from tracking.objective import StudyContext, worker_seed
 
     grid = tmp_path / "grid.toml"
@@ -105,7 +106,7 @@ def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed
 
     def context(sampler):
         return StudyContext(study_name="s", storage="j.log", sampler=sampler, pruner="none", space=space,
-                            split_path="split", experiment_id="1", parent_run_id="p", seed=0)
+                            split_path="split", experiment_id="1", parent_run_id="p", settings=Settings.from_env(), seed=0)
 
     assert [worker_seed(context("tpe"), i) for i in range(3)] == [0, 1, 2]
     # two workers taking turns on one study visit the four grid points once each

@@ -12,6 +12,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from runtime.settings import Settings
 from tracking import studies
 from tracking.mlflow_store import run_page_url, ui_base_url
 from tracking.objective import Objective, StudyContext
@@ -73,7 +74,8 @@ def test_each_trial_links_to_its_mlflow_run(tmp_path):
     ]:
         context = StudyContext(
             study_name="links", storage="memory", sampler="random", pruner="none", space=SPACE, split_path="",
-            experiment_id=experiment, parent_run_id=parent, tracking_uri=uri,
+            experiment_id=experiment, parent_run_id=parent,
+            settings=Settings.from_env({"MLFLOW_TRACKING_URI": uri}, workdir=tmp_path),
         )  # fmt: skip
         study.optimize(Objective(context, client, tiny_split()), n_trials=1)
         trial = study.trials[-1]

@@ -1,0 +1,82 @@
+"""One study to create or continue, as one typed request with its defaults defined once.
+
+`redes study` and `redes run` build a :class:`StudyRequest`, the study flow takes it as its
+one typed parameter (Prefect validates a deployment's JSON into it), and the tasks and
+:mod:`tracking.study_opening` read their values from it. The defaults here are `redes
+study`'s; the main job's are one request in ``flows.defaults``.
+
+Light on purpose (the standard library and ``mnist.sizes``): the command line reads these
+defaults for its ``--help`` without loading NumPy, Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
+
+if TYPE_CHECKING:
+    from tracking.search_space import SearchSpace
+
+#: What a study holds fixed when neither an option nor the space file's [fixed] says otherwise.
+FIXED_DEFAULTS: dict[str, Any] = {"epochs": 30, "patience": 5, "seed": 0, "eta_schedule": False}
+
+#: Known-good parameter sets for MNIST, tried first with ``--enqueue`` (warm start).
+KNOWN_GOOD: tuple[dict[str, Any], ...] = (
+    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+     "n_hidden": 2, "hidden_1": 500, "hidden_2": 500},
+    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
+     "n_hidden": 1, "hidden_1": 800},
+    {"eta": 0.5, "lmbda": 5.0, "dropout": 0.0, "batch_size": 16, "activation": "sigmoid", "cost": "cross-entropy",
+     "n_hidden": 1, "hidden_1": 100},
+)
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """A study NAME, how to search it, what each trial trains on, and for how long.
+
+    ``epochs``, ``patience``, ``seed`` and ``eta_schedule`` left None come from the space
+    file's ``[fixed]``, else :data:`FIXED_DEFAULTS`; together they are stored with the study's
+    space, so a study continues only with the same values. The Optuna storage is not part of
+    the request: its URL may hold a password, which Prefect would store with the flow run's
+    parameters (the flow reads it from the settings).
+    """
+
+    name: str = "mnist"
+    trials: int = 20
+    timeout_seconds: float | None = None  # no new trial after this long
+    hard_timeout_seconds: float | None = None  # trials still running after this long are cut short (pruned)
+    sampler: str = "tpe"
+    pruner: str = "median"
+    workers: int = 1
+    space_file: str | None = None
+    epochs: int | None = None
+    patience: int | None = None
+    eta_schedule: bool | None = None
+    seed: int | None = None
+    enqueue: tuple[dict[str, Any], ...] = ()  # parameter sets tried first (KNOWN_GOOD with --enqueue)
+    diagnostics: bool = False  # per-layer gradient norms, weight norms and saturation in every trial
+    train_size: int = TRAIN_SIZE
+    val_size: int = VAL_SIZE
+    mirrors: tuple[str, ...] | None = None  # MNIST sources replacing REDES_MNIST_MIRRORS
+
+    def given(self) -> dict[str, Any]:
+        """The training options the request sets itself, to be merged with the space file's [fixed]."""
+        options = {"epochs": self.epochs, "patience": self.patience, "seed": self.seed, "eta_schedule": self.eta_schedule}
+        return {name: value for name, value in options.items() if value is not None}
+
+    def space(self) -> SearchSpace:
+        """The search space: the space file over the defaults, with the request's fixed options."""
+        from tracking.search_space import load_space
+
+        return load_space(self.space_file, self.given(), FIXED_DEFAULTS)
+
+    def parameters(self) -> dict[str, Any]:
+        """The request as JSON values, as a deployment's parameters hold it (prefect.yaml, `redes serve`)."""
+        values = asdict(self)
+        values["enqueue"] = [dict(params) for params in self.enqueue]
+        values["mirrors"] = list(self.mirrors) if self.mirrors is not None else None
+        return values
+
