@@ -2,7 +2,7 @@
 
 from tracking.study_request import KNOWN_GOOD, StudyRequest
 
-#: Trials still running when the main job's time budget ends may finish their epoch for this long, then are cut short.
+#: Trials still running when the main job's time budget ends train this long more, then stop with their best epoch.
 GRACE_SECONDS = 90.0
 MAIN_JOB_SECONDS = 7 * 60.0
 

@@ -23,6 +23,10 @@ from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import train_tracked
 
 
+#: The stop reason of a trial stopped by the study's time budget.
+BUDGET_SPENT = "budget"
+
+
 @dataclass(frozen=True)
 class StudyContext:
     """What a worker needs to join a study and log its trials."""
@@ -37,7 +41,7 @@ class StudyContext:
     parent_run_id: str
     settings: Settings  # the flow's, read once when it started: the workers use the same stores
     seed: int = 0
-    deadline: float | None = None  # unix time after which running trials are cut short (pruned)
+    deadline: float | None = None  # unix time after which running trials stop, keeping their best epoch
     diagnostics: bool = False  # per-layer gradient norms, weight norms and saturation in every trial's run
     extra_tags: dict[str, str] = field(default_factory=dict)
 
@@ -102,14 +106,17 @@ class Objective:
         return result.best_val_accuracy
 
 
-    def _on_epoch(self, metrics) -> None:
+    def _on_epoch(self, metrics) -> str | None:
         interruption.check()
-        self._check_deadline(metrics)
+        return self._check_deadline()
 
-    def _check_deadline(self, metrics) -> None:
-        """Cut a trial short when the study's time budget is spent: it ends PRUNED, reason in its tags."""
+    def _check_deadline(self) -> str | None:
+        """When the study's time budget is spent, a running trial stops like early stopping does: COMPLETE
+        with its best epoch's weights and accuracy, ``stop_reason`` ``budget`` (a slow machine still gets
+        a champion from the trials it could not finish)."""
         if self.context.deadline is not None and time.time() > self.context.deadline:
-            raise optuna.TrialPruned(f"the study's time budget ran out at epoch {metrics.epoch}")
+            return BUDGET_SPENT
+        return None
 
 
 def _record_interrupted(trial: optuna.Trial) -> None:

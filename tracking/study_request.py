@@ -47,7 +47,7 @@ class StudyRequest:
     name: str = "mnist"
     trials: int = 20
     timeout_seconds: float | None = None  # no new trial after this long
-    hard_timeout_seconds: float | None = None  # trials still running after this long are cut short (pruned)
+    hard_timeout_seconds: float | None = None  # trials still running after this long stop with their best epoch
     sampler: str = "tpe"
     pruner: str = "median"
     workers: int = 1

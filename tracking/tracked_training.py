@@ -53,7 +53,7 @@ def train_tracked(
     split: Any,
     params: Mapping[str, Any] | None = None,
     trial: optuna.Trial | None = None,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    on_epoch: Callable[[EpochMetrics], str | None] | None = None,
     diagnostics: bool = False,
 ) -> TrackedResult:
     """Train on ``split`` with ``config``, logging to ``logger``'s run; end the run with a matching status.
@@ -73,17 +73,17 @@ def train_tracked(
         finally:
             tracking_seconds += time.perf_counter() - t0
 
-    def on_epoch_end(metrics: EpochMetrics) -> None:
+    def on_epoch_end(metrics: EpochMetrics) -> str | None:
         history.append(metrics)
         timed(logger.log_epoch, metrics)
-        if on_epoch is not None:
-            on_epoch(metrics)
+        asked = on_epoch(metrics) if on_epoch is not None else None
         if trial is not None:
             timed(trial.report, metrics.val_accuracy, metrics.epoch)
             if timed(trial.should_prune):
                 import optuna
 
                 raise optuna.TrialPruned(f"pruned at epoch {metrics.epoch} (val/accuracy {metrics.val_accuracy:.4f})")
+        return asked
 
     try:
         timed(logger.log_params, {**config_params(config), **(params or {})})
