@@ -88,7 +88,7 @@ def run_study_command(request: StudyRequest, storage: str | None, main: bool = F
         if warning:
             print_warning(warning)
         studies.make_sampler(request.sampler, search_space, search_space.fixed["seed"])
-        for params in request.enqueue:
+        for params in request.warm_start(search_space):
             config_from_params(params, search_space).validate(n_train=request.train_size)
     from flows.signals import stop_on_signals
     from flows.study import run_study

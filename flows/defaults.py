@@ -13,9 +13,10 @@ MAIN_JOB = StudyRequest(
     timeout_seconds=MAIN_JOB_SECONDS,
     hard_timeout_seconds=MAIN_JOB_SECONDS + GRACE_SECONDS,
     workers=2,
+    space_file="main",  # tracking/main_space.toml: the default space with momentum, η schedule and expanded data
     enqueue=KNOWN_GOOD,
     epochs=40,
-    patience=4,
-    eta_schedule=True,
+    patience=10,
+    eta_schedule=False,  # η follows the searched schedule (the known-good sets: cosine)
     seed=0,
 )

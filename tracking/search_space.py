@@ -126,6 +126,17 @@ def _as_dict(dim: Dimension) -> dict[str, Any]:
     return {"low": dim.low, "high": dim.high, "log": dim.log}
 
 
+#: Search spaces shipped with redes, by name (``--space main``): TOML files next to this module.
+BUILTIN_SPACES = {"main": Path(__file__).with_name("main_space.toml")}
+
+
+def space_path(space: str | Path) -> Path:
+    """A space file's path: a built-in space's name (``main``), else the path given."""
+    if isinstance(space, str) and space in BUILTIN_SPACES and not Path(space).exists():
+        return BUILTIN_SPACES[space]
+    return Path(space)
+
+
 def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
     return SearchSpace(dimensions=dict(DEFAULT_SPACE), fixed=dict(fixed or {}))
 
@@ -141,7 +152,7 @@ def load_space(
     """
     if path is None:
         return default_space({**(defaults or {}), **(fixed or {})})
-    path = Path(path)
+    path = space_path(path)
     try:
         document = tomllib.loads(path.read_text())
     except FileNotFoundError:

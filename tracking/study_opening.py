@@ -35,7 +35,7 @@ def open_study(
     if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
         orphans = fail_orphaned_trials(study, client)
     known = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(deepcopy=False)}
-    for params in request.enqueue:
+    for params in request.warm_start(space):
         if json.dumps(params, sort_keys=True) not in known:
             study.enqueue_trial(params, skip_if_exists=True)
     experiment_id = mlflow_store.experiment_id(client, name, settings)

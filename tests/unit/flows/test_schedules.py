@@ -39,7 +39,8 @@ def test_the_nightly_study_continues_the_study_of_redes_run():
     assert nightly.name == MAIN_JOB.name == "mnist"
     assert nightly.trials == schedules.NIGHTLY_TRIALS and nightly.enqueue == () and nightly.timeout_seconds is None
     assert nightly.space().describe() == MAIN_JOB.space().describe()
-    assert nightly.space().fixed == {"epochs": 40, "patience": 4, "seed": 0, "eta_schedule": True}
+    assert nightly.space().fixed == {"epochs": 40, "patience": 10, "seed": 0, "eta_schedule": False}
+    assert nightly.space_file == "main" and "momentum" in nightly.space().dimensions
     assert (nightly.sampler, nightly.pruner, nightly.train_size, nightly.val_size) == (
         MAIN_JOB.sampler, MAIN_JOB.pruner, MAIN_JOB.train_size, MAIN_JOB.val_size,
     )

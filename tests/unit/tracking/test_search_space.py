@@ -178,3 +178,32 @@ def test_bad_extra_values_are_refused_as_the_flags_refuse_them(tmp_path, text, m
     path.write_text(text)
     with pytest.raises(SearchSpaceError, match=re.escape(message)):
         check_space(load_space(path), n_train=1000, where=str(path))
+
+
+def test_the_main_space_is_the_default_one_with_momentum_schedule_and_expanded_data():
+    from tracking.search_space import EXTRA_SPACE, check_space
+
+    space = load_space("main")
+    assert set(DEFAULT_SPACE) < set(space.dimensions)
+    assert {"momentum", "schedule", "shift", "rotate", "elastic_alpha"} <= set(space.dimensions)
+    assert space.dimensions["momentum"] == EXTRA_SPACE["momentum"]
+    check_space(space, n_train=50_000, workers=2, where="main")
+
+
+def test_known_good_sets_need_what_the_space_searches():
+    from tracking.study_request import StudyRequest
+
+    request = StudyRequest(enqueue=KNOWN_GOOD)
+    main = request.warm_start(load_space("main"))
+    assert main[0]["momentum"] == 0.9 and main[0]["elastic_alpha"] > 0  # the 99 % set goes first
+    for params in main:
+        config_from_params(params, load_space("main")).validate(n_train=50_000)
+    plain = request.warm_start(default_space())
+    assert plain and all(set(params) <= set(DEFAULT_SPACE) for params in plain)
+    assert len(plain) == len([p for p in KNOWN_GOOD if p.get("momentum", 0.0) == 0.0])
+
+
+def test_a_file_named_like_a_builtin_space_is_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main").write_text("[fixed]\nepochs = 3\n")
+    assert load_space("main").fixed == {"epochs": 3}
