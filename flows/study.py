@@ -38,13 +38,14 @@ def open_study(
     workers: int,
     deadline: float | None = None,
     diagnostics: bool = False,
+    space: str | None = None,
 ):
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import study_opening
 
     context, orphans = study_opening.open_study(
         Settings.from_env(), name, storage, sampler, pruner, space_file, fixed, split_path, enqueue, seed,
-        trials, workers, deadline=deadline, diagnostics=diagnostics,
+        trials, workers, deadline=deadline, diagnostics=diagnostics, space_text=space,
     )
     if orphans:
         get_run_logger().warning(
@@ -142,6 +143,7 @@ def mnist_study(
     seed: int = 0,
     hard_timeout_seconds: float | None = None,
     diagnostics: bool = False,
+    space: str | None = None,
 ) -> dict[str, Any]:
     """Search the study NAME for the best network on the validation set; evaluate it once on the test set.
 
@@ -149,6 +151,8 @@ def mnist_study(
     (off by default: it costs up to a fifth of an epoch at small mini-batches).
     ``storage`` is best left None: the flow then reads REDES_OPTUNA_STORAGE, and a database
     URL's password is not stored by Prefect as a parameter of the flow run.
+    ``space`` is the text of a search-space file: a deployment's runs execute on worker
+    machines, where ``space_file``, a path on the machine that triggered them, does not exist.
     """
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     from runtime.servers import mask_url
@@ -170,7 +174,7 @@ def mnist_study(
     deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
     context = open_study(
         name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers,
-        deadline, diagnostics,
+        deadline, diagnostics, space,
     )
     status = "FAILED"
     try:

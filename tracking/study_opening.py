@@ -37,10 +37,11 @@ def open_study(
     workers: int,
     deadline: float | None = None,
     diagnostics: bool = False,
+    space_text: str | None = None,
 ) -> tuple[StudyContext, list[int]]:
     """The context the workers share, and the numbers of the orphaned trials failed (and enqueued again)."""
     client = mlflow_store.configure(settings)
-    space = load_space(space_file, fixed)
+    space = load_space(space_file, fixed, text=space_text)
     split = read_manifest(split_path)["spec"]
     study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed, split=split)
     orphans: list[int] = []
