@@ -177,3 +177,17 @@ def test_bad_extra_values_are_refused_as_the_flags_refuse_them(tmp_path, text, m
     path.write_text(text)
     with pytest.raises(SearchSpaceError, match=re.escape(message)):
         check_space(load_space(path), n_train=1000, where=str(path))
+
+
+def test_a_space_given_as_text_is_the_space_of_the_same_file(tmp_path):
+    """A deployment carries the space's text: its runs execute on workers where the file's path means nothing."""
+    text = "[space.hidden_1]\nlow = 16\nhigh = 48\nlog = true\n\n[fixed]\nepochs = 3\n"
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    assert load_space(None, text=text).describe() == load_space(path).describe()
+    with pytest.raises(SearchSpaceError, match="not both"):
+        load_space(path, text=text)
+    with pytest.raises(SearchSpaceError, match="parameter `space`: unknown section"):
+        load_space(None, text="[spaces.eta]\nlow = 1\n")
+    with pytest.raises(SearchSpaceError, match="does not exist on this machine.*parameter `space`"):
+        load_space(tmp_path / "on-another-machine.toml")
