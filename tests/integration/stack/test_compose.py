@@ -204,6 +204,13 @@ def test_the_worker_needs_nothing_on_the_servers_disk(model):
         assert mirror.startswith(("http://", "https://", "pypi:")), f"REDES_MNIST_MIRRORS holds a path: {mirror}"
 
 
+def test_prefect_server_builds_its_ui_where_its_user_can_write(model):
+    """The image installs Prefect as root and runs as redes: the UI's copy goes to redes's home (seen in
+    test_netns_workers.py: a server user that cannot write the package serves no UI)."""
+    env = model["services"]["prefect-server"]["environment"]
+    assert env["PREFECT_UI_STATIC_DIRECTORY"] == "/home/redes"
+
+
 def test_no_credentials_on_command_lines(model):
     for name, service in model["services"].items():
         argv = " ".join((service.get("entrypoint") or []) + (service.get("command") or []))
