@@ -28,14 +28,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/redes run
 
-test: $(VENV)/.installed-dev services
+test: $(VENV)/.installed-dev .venv-netns/.installed services
 	$(BIN)/lint-imports  # every import points down (pyproject.toml's [tool.importlinter])
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers that really are other machines (network namespaces, Unix users; needs root): only that test.
 # Its workers and servers run as other users, from a venv of an interpreter every user can run
 # (the default venv's may hang off a folder only its owner can enter, e.g. ~/.pyenv).
-WORKER_PYTHON ?= /usr/bin/python3.11
+WORKER_PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) $(PYTHON))
 .venv-netns/.installed: pyproject.toml
 	$(WORKER_PYTHON) -m venv .venv-netns
 	.venv-netns/bin/python -m pip install -q --upgrade pip

@@ -13,8 +13,8 @@ One deployment of the study flow (its search space passed as text, not as a path
 triggered once per worker; mid-trial one worker's link is cut until Optuna's heartbeat has
 failed its trial, then restored. Asserted: what issue #17 lists under "What must hold".
 
-`REDES_NETNS_BENCH=1,2,3` measures trials per hour with 1, 2 and 3 workers instead
-(benchmarks/bench_netns.py runs it). Run with `make test-netns`.
+Run with `make test-netns` (root; it builds the venv the other users run). With
+`REDES_NETNS_BENCH=1,2,3` it measures trials per hour with 1, 2 and 3 workers instead.
 """
 
 from __future__ import annotations
