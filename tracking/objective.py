@@ -195,8 +195,9 @@ def run_worker(
                     callbacks=[tag_final_state(client), stop_when_asked],
                 )
                 break
-            except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                if not failed_elsewhere(study, objective.trial):
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+                told_late = isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or str(exc).startswith("Cannot tell a")
+                if not (told_late and failed_elsewhere(study, objective.trial)):
                     raise
                 _end_run_failed_elsewhere(client, study, objective.trial)
                 log.warning(
