@@ -165,7 +165,15 @@ class Machines:
                 raise RuntimeError(f"{name} exited with {process.returncode}\n{self.tails()}")
 
     def tails(self, lines: int = 30) -> str:
+        """The last lines of every log, and what each PostgreSQL connection is doing (a stall shows there)."""
         out = []
+        try:
+            out.append("--- pg_stat_activity ---\n" + self.pg.psql(
+                "SELECT pid, usename, client_addr, state, wait_event_type, wait_event, now() - xact_start, left(query, 160) "
+                "FROM pg_stat_activity WHERE datname IS NOT NULL ORDER BY xact_start"
+            ))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - a diagnostic only
+            out.append(f"--- pg_stat_activity unavailable: {exc}")
         for log in sorted(self.logs.glob("*.log")):
             text = log.read_text(errors="replace").splitlines()
             out.append(f"--- {log.name} ---\n" + "\n".join(text[-lines:]))
