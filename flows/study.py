@@ -113,6 +113,8 @@ def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = No
 
     ``storage`` is best left None: the flow then reads REDES_OPTUNA_STORAGE, and a database
     URL's password is not stored by Prefect as a parameter of the flow run.
+    ``request.space_text`` is the text of a search-space file: a deployment's runs execute on worker
+    machines, where ``space_file``, a path on the machine that triggered them, does not exist.
     """
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     from runtime.servers import mask_url

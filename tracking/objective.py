@@ -7,6 +7,7 @@ and the path of the split, never arrays.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from tracking.run_logger import RunLogger
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import train_tracked
+
+log = logging.getLogger(__name__)
 
 
 #: The stop reason of a trial stopped by the study's time budget.
@@ -54,8 +57,12 @@ class Objective:
         self.client = client
         self.split = split
         self.tracking_uri = context.settings.tracking_uri
+        self.calls = 0  # trials this process started, finished or not
+        self.trial: optuna.Trial | None = None  # the latest of them
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.calls += 1
+        self.trial = trial
         try:
             return self._run(trial)
         except optuna.TrialPruned:
@@ -177,11 +184,46 @@ def run_worker(
         before = len(study.get_trials(deepcopy=False))
         if interruption.stop_requested():
             return 0
-        study.optimize(
-            Objective(context, client, split),
-            n_trials=n_trials,
-            timeout=timeout,
-            catch=(Exception,),
-            callbacks=[tag_final_state(client), stop_when_asked],
-        )
+        objective = Objective(context, client, split)
+        started = time.monotonic()
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if (n_trials is not None and objective.calls >= n_trials) or (left is not None and left <= 0):
+                break
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=None if n_trials is None else n_trials - objective.calls,
+                    timeout=left,
+                    catch=(Exception,),
+                    callbacks=[tag_final_state(client), stop_when_asked],
+                )
+                break
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+                told_late = isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or str(exc).startswith("Cannot tell a")
+                if not (told_late and failed_elsewhere(study, objective.trial)):
+                    raise
+                _end_run_failed_elsewhere(client, study, objective.trial)
+                log.warning(
+                    "trial %s was failed by another worker while this one could not reach the study's storage "
+                    "(its heartbeats stopped); its parameters run again as a new trial, this worker goes on",
+                    objective.trial.number,
+                )
         return len(study.get_trials(deepcopy=False)) - before
+
+
+def _end_run_failed_elsewhere(client: Any, study: optuna.Study, trial: optuna.Trial) -> None:
+    """The run of a trial failed elsewhere ends KILLED and tagged FAIL, even if this worker finished it meanwhile."""
+    run_id = study._storage.get_trial(trial._trial_id).user_attrs.get("mlflow_run_id")
+    if run_id:
+        client.set_tag(run_id, "optuna.trial_state", "FAIL")
+        client.set_tag(run_id, "fail_reason", studies.STALE_REASON)
+        client.set_terminated(run_id, status="KILLED")
+
+
+def failed_elsewhere(study: optuna.Study, trial: optuna.Trial | None) -> bool:
+    """True when TRIAL, still running here, was failed by another process: a worker cut off from the
+    storage longer than the heartbeat's grace period comes back to a trial it can no longer tell."""
+    if trial is None:
+        return False
+    return study._storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.FAIL

@@ -142,23 +142,32 @@ def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
 
 
 def load_space(
-    path: str | Path | None, fixed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
+    path: str | Path | None,
+    fixed: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    text: str | None = None,
 ) -> SearchSpace:
-    """Read a TOML search-space file over the defaults.
+    """Read a TOML search-space file (or its TEXT, as a deployment carries it) over the defaults.
 
     Held fixed: ``defaults`` (the options' defaults), then the file's ``[fixed]``, then
     ``fixed`` (the options given); an option given with another value than ``[fixed]``
     is refused rather than one of them silently ignored.
     """
-    if path is None:
+    if path is None and text is None:
         return default_space({**(defaults or {}), **(fixed or {})})
-    path = space_path(path)
+    if text is not None and path is not None:
+        raise SearchSpaceError("give the search space as a file or as its text, not both")
+    path = space_path(path) if text is None else "the search space given as text (the request's `space_text`)"
     try:
-        document = tomllib.loads(path.read_text())
+        document = tomllib.loads(path.read_text() if text is None else text)
     except FileNotFoundError:
-        raise SearchSpaceError(f"search-space file {path} does not exist; pass an existing TOML file to --space") from None
+        raise SearchSpaceError(
+            f"search-space file {path} does not exist on this machine; pass an existing TOML file to --space, "
+            "or, to a deployment whose runs execute on other machines, the file's text as the request's `space_text`"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SearchSpaceError(f"search-space file {path} is not valid TOML: {exc}") from None
+        label = f"search-space file {path}" if text is None else path
+        raise SearchSpaceError(f"{label} is not valid TOML: {exc}") from None
     unknown_sections = set(document) - {"space", "fixed", "grid"}
     if unknown_sections:
         raise SearchSpaceError(
@@ -189,7 +198,7 @@ def load_space(
     return SearchSpace(dimensions=dimensions, fixed={**(defaults or {}), **file_fixed, **(fixed or {})}, grid=grid)
 
 
-def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
+def _parse_dimension(path: Path | str, name: str, spec: Any) -> Dimension:
     where = f"{path}: [space.{name}]"
     if name not in SEARCHABLE:
         raise SearchSpaceError(f"{where}: unknown parameter; searchable parameters: {sorted(SEARCHABLE)}")

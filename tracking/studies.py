@@ -34,6 +34,8 @@ SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_siz
 METRIC_NAME = "val/accuracy"
 #: The trial's user attribute that links it to its MLflow run (optuna-dashboard shows it beside the trial).
 RUN_URL_ATTR = "mlflow_run_url"
+#: Why a trial failed by Optuna's heartbeat failed; Optuna fails it before anyone can set its ``fail_reason``.
+STALE_REASON = "its worker stopped sending heartbeats (killed, hung or cut off from the storage)"
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +91,7 @@ class StaleTrialCallback:
             from tracking.orphans import end_orphaned_run
 
             # the store of this worker process, which mlflow_store.configure set before optimize() could call this
-            end_orphaned_run(MlflowClient(), trial, "its worker stopped sending heartbeats (killed or hung)")
+            end_orphaned_run(MlflowClient(), trial, STALE_REASON)
         except Exception as exc:  # the trial is failed and retried either way; say why the run was not ended
             log.warning("trial %s: could not end its MLflow run: %s", trial.number, exc)
 
@@ -270,8 +272,19 @@ def summary(study: optuna.Study) -> dict[str, Any]:
         "best_run_id": best.user_attrs.get("mlflow_run_id") if best else None,
         "best_run_url": best.user_attrs.get(RUN_URL_ATTR) if best else None,
         "best_seconds": best.user_attrs.get("seconds") if best else None,
-        "fail_reasons": sorted({str(t.user_attrs["fail_reason"])[:300] for t in trials if "fail_reason" in t.user_attrs})[:3],
+        "fail_reasons": sorted({reason[:300] for t in trials if (reason := fail_reason(t, trials))})[:3],
     }
+
+
+def fail_reason(trial: optuna.trial.FrozenTrial, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """Why TRIAL failed: its ``fail_reason``, or, for a trial the heartbeat failed (no attribute can be set on it
+    then), the stale heartbeat and the trial that retried it (Optuna's ``failed_trial`` on the retry)."""
+    if "fail_reason" in trial.user_attrs:
+        return str(trial.user_attrs["fail_reason"])
+    retries = [t.number for t in trials if t.system_attrs.get("failed_trial") == trial.number]
+    if trial.state == optuna.trial.TrialState.FAIL and retries:
+        return f"{STALE_REASON}; retried as trial {retries[0]}"
+    return None
 
 
 def dashboard_url(study: optuna.Study) -> str:

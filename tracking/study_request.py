@@ -64,7 +64,8 @@ class StudyRequest:
     sampler: str = "tpe"
     pruner: str = "median"
     workers: int = 1
-    space_file: str | None = None
+    space_file: str | None = None  # a path on the machine that runs the flow, or a built-in space's name (main)
+    space_text: str | None = None  # the text of a space file: what a deployment's runs on other machines can read
     epochs: int | None = None
     patience: int | None = None
     eta_schedule: bool | None = None
@@ -84,7 +85,7 @@ class StudyRequest:
         """The search space: the space file over the defaults, with the request's fixed options."""
         from tracking.search_space import load_space
 
-        return load_space(self.space_file, self.given(), FIXED_DEFAULTS)
+        return load_space(self.space_file, self.given(), FIXED_DEFAULTS, text=self.space_text)
 
     def warm_start(self, space: SearchSpace) -> list[dict[str, Any]]:
         """The enqueued sets this space can run: a parameter the space does not search must be plain in

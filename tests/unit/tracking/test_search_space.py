@@ -207,3 +207,17 @@ def test_a_file_named_like_a_builtin_space_is_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "main").write_text("[fixed]\nepochs = 3\n")
     assert load_space("main").fixed == {"epochs": 3}
+
+
+def test_a_space_given_as_text_is_the_space_of_the_same_file(tmp_path):
+    """A deployment carries the space's text: its runs execute on workers where the file's path means nothing."""
+    text = "[space.hidden_1]\nlow = 16\nhigh = 48\nlog = true\n\n[fixed]\nepochs = 3\n"
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    assert load_space(None, text=text).describe() == load_space(path).describe()
+    with pytest.raises(SearchSpaceError, match="not both"):
+        load_space(path, text=text)
+    with pytest.raises(SearchSpaceError, match="given as text.*unknown section"):
+        load_space(None, text="[spaces.eta]\nlow = 1\n")
+    with pytest.raises(SearchSpaceError, match="does not exist on this machine.*space_text"):
+        load_space(tmp_path / "on-another-machine.toml")
