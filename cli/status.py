@@ -26,8 +26,7 @@ def status(
     from runtime.settings import Settings
 
     settings = Settings.from_env()
-    with server_record.locked(settings.workdir):
-        live, stale = server_record.sweep(settings.workdir)
+    live, stale = server_record.look(settings.workdir)  # never waits for a `redes up` at work
     say = plain_printer()
     for entry in stale:
         say(f"removed the stale record of {entry.name} (pid {entry.pid}: gone)")

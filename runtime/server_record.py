@@ -68,10 +68,7 @@ def read(workdir: Path) -> list[Recorded]:
     """Every entry of the record, live or not ([] without a record; a damaged record counts as none)."""
     path = record_path(workdir)
     try:
-        entries = json.loads(path.read_text())["servers"]
-        return [Recorded(**entry) for entry in entries]
-    except FileNotFoundError:
-        return []
+        return [Recorded(**entry) for entry in json.loads(path.read_text())["servers"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
@@ -93,12 +90,26 @@ def sweep(workdir: Path) -> tuple[list[Recorded], list[Recorded]]:
 
     The caller holds the record's lock (:func:`locked`).
     """
-    entries = read(workdir)
-    live = [entry for entry in entries if entry.alive()]
-    stale = [entry for entry in entries if entry not in live]
+    live, stale = _split(read(workdir))
     if stale:
         write(workdir, live)
     return live, stale
+
+
+def look(workdir: Path) -> tuple[list[Recorded], list[Recorded]]:
+    """Like :func:`sweep`, without waiting: while a `redes up` or `redes down` holds the lock, the
+    stale entries are left for it to remove."""
+    live, stale = _split(read(workdir))
+    if stale:
+        with locked(workdir, wait=False) as holding:
+            if holding:
+                sweep(workdir)
+    return live, stale
+
+
+def _split(entries: list[Recorded]) -> tuple[list[Recorded], list[Recorded]]:
+    live = [entry for entry in entries if entry.alive()]
+    return live, [entry for entry in entries if entry not in live]
 
 
 def use_recorded_prefect(workdir: Path, environ: MutableMapping[str, str] | None = None) -> str | None:
@@ -110,13 +121,7 @@ def use_recorded_prefect(workdir: Path, environ: MutableMapping[str, str] | None
     env = os.environ if environ is None else environ
     if (env.get("PREFECT_API_URL") or "").strip() or not record_path(workdir).exists():
         return None
-    entries = read(workdir)
-    live = [entry for entry in entries if entry.alive()]
-    stale = [entry for entry in entries if entry not in live]
-    if stale:
-        with locked(workdir, wait=False) as holding:
-            if holding:  # else a `redes up` or `redes down` holds it, and sweeps itself
-                sweep(workdir)
+    live, stale = look(workdir)
     prefect = next((entry for entry in live if entry.name == "prefect"), None)
     if prefect is None:
         gone = next((entry for entry in stale if entry.name == "prefect"), None)
