@@ -11,6 +11,7 @@ Servers already recorded and alive are kept; only the missing ones are started.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,8 +33,6 @@ def up(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each server to answer.")] = 180.0,
 ) -> None:
     """Start a Prefect server (and the dashboards) in the background for this folder; `redes down` stops them."""
-    import os
-
     from cli import local_servers
     from cli.status import describe, plain_printer
     from runtime import server_record
