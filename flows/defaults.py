@@ -3,8 +3,8 @@
 from tracking.study_request import KNOWN_GOOD, StudyRequest
 
 #: Trials still running when the main job's time budget ends train this long more, then stop with their best epoch.
-GRACE_SECONDS = 90.0
-MAIN_JOB_SECONDS = 7 * 60.0
+GRACE_SECONDS = 60.0
+MAIN_JOB_SECONDS = 6 * 60.0
 
 #: Sized so the whole job takes about ten minutes on a 2-core machine (see README).
 MAIN_JOB = StudyRequest(
