@@ -21,7 +21,7 @@ from tracking.orphans import process_identity
 from tracking.run_logger import RunLogger
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
-from tracking.tracked_training import train_tracked
+from tracking.tracked_training import CurveDrawer, train_tracked
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,11 @@ class StudyContext:
 class Objective:
     """Validation accuracy of one trial's network (the test set is never seen during the search)."""
 
-    def __init__(self, context: StudyContext, client: Any, split: Any) -> None:
+    def __init__(self, context: StudyContext, client: Any, split: Any, curves: CurveDrawer | None = None) -> None:
         self.context = context
         self.client = client
         self.split = split
+        self.curves = curves
         self.tracking_uri = context.tracking_uri or Settings.from_env().tracking_uri
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -92,15 +93,10 @@ class Objective:
         trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(
             logger, config, self.split, params=params, trial=trial, on_epoch=self._on_epoch,
-            diagnostics=ctx.diagnostics,
+            diagnostics=ctx.diagnostics, curves=self.curves,
         )
-        result = tracked.result
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("stopped_epoch", result.stopped_epoch)
-        trial.set_user_attr("stop_reason", result.stop_reason)
-        trial.set_user_attr("seconds", round(result.seconds, 3))
-        trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))
-        return result.best_val_accuracy
+        trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))  # best_epoch, …: train_tracked
+        return tracked.result.best_val_accuracy
 
 
     def _on_epoch(self, metrics) -> None:
@@ -173,11 +169,12 @@ def run_worker(
         before = len(study.get_trials(deepcopy=False))
         if interruption.stop_requested():
             return 0
-        study.optimize(
-            Objective(context, client, split),
-            n_trials=n_trials,
-            timeout=timeout,
-            catch=(Exception,),
-            callbacks=[tag_final_state(client), stop_when_asked],
-        )
+        with CurveDrawer(client) as curves:
+            study.optimize(
+                Objective(context, client, split, curves),
+                n_trials=n_trials,
+                timeout=timeout,
+                catch=(Exception,),
+                callbacks=[tag_final_state(client), stop_when_asked],
+            )
         return len(study.get_trials(deepcopy=False)) - before
