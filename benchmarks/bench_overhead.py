@@ -84,8 +84,10 @@ def search_space(epochs: int):
 def trial_rows(trials) -> dict:
     """Per-trial wall (Optuna's datetimes) and training (user attribute ``seconds``) of complete trials."""
     done = [t for t in trials if t.state.name == "COMPLETE"]
+    span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return {
         "n": len(done),
+        "span": span.total_seconds(),  # first trial's start to last trial's end: the gaps between trials too
         "trial_wall": [(t.datetime_complete - t.datetime_start).total_seconds() for t in done],
         "training": [float(t.user_attrs["seconds"]) for t in done],
         "params": [t.params for t in sorted(done, key=lambda t: t.number)],
@@ -218,9 +220,10 @@ def start_up(root: Path, label: str, env: dict[str, str], repeats: int) -> list[
 def trial_line(name: str, row: dict) -> str:
     wall, training = statistics.mean(row["trial_wall"]), statistics.mean(row["training"])
     outside = row["wall"] - sum(row["trial_wall"])
+    all_in = row["span"] / row["n"]
     return (
         f"{name:<44} {row['n']:>6} {row['wall']:>8.1f} {outside:>10.1f} {wall:>10.3f} {training:>10.3f} "
-        f"{wall - training:>10.3f}"
+        f"{wall - training:>10.3f} {all_in:>10.3f} {all_in - training:>10.3f}"
     )
 
 
@@ -273,13 +276,15 @@ def main() -> None:
 
     print(f"\n{args.trials} trials of 784-100-10 sigmoid, mini-batch 10, {args.epochs} epochs on {args.train_size:,} "
           f"training + {args.val_size:,} validation images (same parameters in every loop: {'yes' if same else 'NO'})")
-    print(f"{'loop':<44} {'trials':>6} {'wall s':>8} {'outside s':>10} {'trial s':>10} {'training s':>10} {'overhead s':>10}")
+    print(f"{'loop':<44} {'trials':>6} {'wall s':>8} {'outside s':>10} {'trial s':>10} {'training s':>10} {'overhead s':>10} "
+          f"{'span s':>10} {'all-in s':>10}")
     print(trial_line("bare Optuna loop calling core", bare))
     print(trial_line("Optuna + MLflow glued by hand (SQLite)", glued))
     print(trial_line("redes study, 1 worker, Prefect local mode", study_local))
     if study_served:
         print(trial_line("redes study, 1 worker, Prefect server running", study_served))
-    print("(outside: wall time before and after the trials; trial, training, overhead: mean per trial)")
+    print("(outside: wall time before and after the trials; trial, training, overhead: mean per trial;\n"
+          " span: first trial's start to last trial's end over trials, gaps between trials included; all-in: span − training)")
     print(f"\n{'start-up':<66} {'wall s':>8}")
     for name, seconds in startup:
         print(f"{name:<66} {seconds:>8.2f}")
