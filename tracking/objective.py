@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from mlflow.entities import RunTag
 from threadpoolctl import threadpool_limits
 
 from runtime.settings import Settings
 from tracking import interruption, mlflow_store, studies
 from tracking.orphans import process_identity
-from tracking.run_logger import RunLogger
+from tracking.run_logger import RunLogger, writer
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import CurveDrawer, train_tracked
@@ -124,17 +127,30 @@ def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Non
         study.stop()
 
 
-def tag_final_state(client: Any):
-    """A study callback: write the trial's final Optuna state onto its MLflow run."""
+class FinalStateTags:
+    """A study callback: the trial's final Optuna state (and why it failed) onto its MLflow run, in one call.
 
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    The call is made by the process's tracking thread while the next trial starts; :meth:`wait`
+    waits for every one and raises the first that failed.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._pending: list[Future] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            client.set_tag(run_id, "optuna.trial_state", trial.state.name)
+            tags = [RunTag("optuna.trial_state", trial.state.name)]
             if trial.user_attrs.get("fail_reason"):
-                client.set_tag(run_id, "fail_reason", str(trial.user_attrs["fail_reason"])[:5000])
+                tags.append(RunTag("fail_reason", str(trial.user_attrs["fail_reason"])[:5000]))
+            self._pending.append(writer().submit(self.client.log_batch, run_id, tags=tags))
 
-    return callback
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        wait_all(pending)
+        for future in pending:
+            future.result()
 
 
 def worker_seed(context: StudyContext, worker_index: int) -> int:
@@ -169,12 +185,14 @@ def run_worker(
         before = len(study.get_trials(deepcopy=False))
         if interruption.stop_requested():
             return 0
+        final_states = FinalStateTags(client)
         with CurveDrawer(client) as curves:
             study.optimize(
                 Objective(context, client, split, curves),
                 n_trials=n_trials,
                 timeout=timeout,
                 catch=(Exception,),
-                callbacks=[tag_final_state(client), stop_when_asked],
+                callbacks=[final_states, stop_when_asked],
             )
+        final_states.wait()
         return len(study.get_trials(deepcopy=False)) - before
