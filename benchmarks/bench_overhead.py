@@ -76,9 +76,9 @@ def prepare_split(data_dir: Path, train_size: int, val_size: int):
 
 
 def search_space(epochs: int):
-    from tracking.search_space import FIXED_DEFAULTS, given_options, load_space
+    from tracking.study_request import StudyRequest
 
-    return load_space(SPACE_FILE, given_options(epochs=epochs, patience=epochs, seed=0), FIXED_DEFAULTS)
+    return StudyRequest(space_file=str(SPACE_FILE), epochs=epochs, patience=epochs, seed=0).space()
 
 
 def trial_rows(trials) -> dict:

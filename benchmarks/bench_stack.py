@@ -93,11 +93,11 @@ def run_stack(root: Path, trials: int, train_size: int, val_size: int, epochs: i
                 run_ids = [
                     run_deployment(
                         deployment_id, timeout=0, as_subflow=False,
-                        parameters={
+                        parameters={"request": {
                             "name": name, "trials": share, "workers": 1, "sampler": "random", "pruner": "none",
                             "space_file": str(space), "train_size": train_size, "val_size": val_size,
-                            "fixed": {"epochs": epochs, "patience": epochs, "seed": 0, "eta_schedule": False},
-                        },
+                            "epochs": epochs, "patience": epochs, "seed": 0, "eta_schedule": False,
+                        }},
                     ).id
                     for share in shares
                 ]  # fmt: skip

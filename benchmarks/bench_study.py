@@ -30,16 +30,17 @@ def run(workers: int, trials: int, train_size: int, epochs: int, root: Path) -> 
     os.environ["REDES_MNIST_MIRRORS"] = str(SHARED_MNIST)
     os.environ["REDES_DATA_DIR"] = str(root.parent / "data")
     from flows.study import run_study
+    from tracking.study_request import StudyRequest
     from tracking import studies
 
     space = root / "space.toml"
     space.write_text(SPACE)
     name = f"bench-w{workers}"
     started = time.perf_counter()
-    outcome = run_study(
+    outcome = run_study(StudyRequest(
         workers=workers, name=name, trials=trials, sampler="random", pruner="none", space_file=str(space),
-        fixed={"epochs": epochs, "patience": epochs}, train_size=train_size, val_size=2_000,
-    )
+        epochs=epochs, patience=epochs, train_size=train_size, val_size=2_000,
+    ))
     wall = time.perf_counter() - started
     study = studies.load(name, studies.open_storage(str(root / "optuna-journal.log")))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]

@@ -16,6 +16,7 @@ from cli.common import (
     is_terminal,
     user_errors,
 )
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 
 
 def baselines(
@@ -25,19 +26,21 @@ def baselines(
     perceptron_epochs: Annotated[int, typer.Option("--perceptron-epochs", min=1, help="Epochs of the perceptrons.")] = 10,
     seed: Annotated[int, typer.Option(min=0, help="Seed of random guessing and of the softmax network.")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="BLAS threads.")] = 1,
-    train_size: TrainSizeOption = 50_000,
-    val_size: ValSizeOption = 10_000,
+    train_size: TrainSizeOption = TRAIN_SIZE,
+    val_size: ValSizeOption = VAL_SIZE,
     mirror: MirrorOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Random guessing, average darkness, perceptrons, a 784-10 softmax network and an SVM, each an MLflow run."""
     from flows.baselines import baselines as baselines_flow
+    from runtime.settings import Settings
     from tracking import mlflow_store
 
     with user_errors():
         check_split_sizes(train_size, val_size)
-        mlflow_store.check_experiment_name(experiment, option="--experiment")
-        mlflow_store.configure()
+        settings = Settings.from_env()
+        mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        mlflow_store.configure(settings)
     results = baselines_flow(
         svm=svm, experiment=experiment, mirrors=mirror, train_size=train_size, val_size=val_size, seed=seed,
         epochs=epochs, perceptron_epochs=perceptron_epochs, blas_threads=threads, progress=is_terminal() and not as_json,

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from mnist.sizes import N_CLASSES, N_PIXELS, N_TRAIN_FILE
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -18,8 +20,8 @@ MirrorOption = Annotated[
     Optional[list[str]],
     typer.Option("--mirror", help="MNIST mirror (URL, file:// or folder; repeatable); replaces the built-in list."),
 ]
-TrainSizeOption = Annotated[int, typer.Option("--train-size", min=1, help="Training images (first of the 60,000).")]
-ValSizeOption = Annotated[int, typer.Option("--val-size", min=1, help="Validation images (last of the 60,000).")]
+TrainSizeOption = Annotated[int, typer.Option("--train-size", min=1, help=f"Training images (first of the {N_TRAIN_FILE:,}).")]
+ValSizeOption = Annotated[int, typer.Option("--val-size", min=1, help=f"Validation images (last of the {N_TRAIN_FILE:,}).")]
 
 BAD_INPUT = 2
 
@@ -97,8 +99,6 @@ def parse_duration(text: str | None) -> float | None:
     return value
 
 
-MNIST_INPUTS = 784
-MNIST_CLASSES = 10
 MNIST_CODE_BITS = 4  # 2**4 = 16 >= 10: the bits of a digit, for --output-encoding binary
 
 
@@ -108,22 +108,20 @@ def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise BadInput(f"--sizes {text!r} must be comma-separated integers, e.g. 784,100,10") from None
-    if len(sizes) >= 2 and sizes[0] != MNIST_INPUTS:
-        raise BadInput(f"--sizes {text!r}: the first size must be {MNIST_INPUTS}, one input per MNIST pixel")
+    if len(sizes) >= 2 and sizes[0] != N_PIXELS:
+        raise BadInput(f"--sizes {text!r}: the first size must be {N_PIXELS}, one input per MNIST pixel")
     if len(sizes) >= 2 and output_encoding == "binary" and sizes[-1] != MNIST_CODE_BITS:
         raise BadInput(
             f"--sizes {text!r}: with --output-encoding binary the last size must be {MNIST_CODE_BITS}, "
             f"the bits of a digit, e.g. 784,30,{MNIST_CODE_BITS}"
         )
-    if len(sizes) >= 2 and output_encoding != "binary" and sizes[-1] != MNIST_CLASSES:
-        raise BadInput(f"--sizes {text!r}: the last size must be {MNIST_CLASSES}, one output per digit")
+    if len(sizes) >= 2 and output_encoding != "binary" and sizes[-1] != N_CLASSES:
+        raise BadInput(f"--sizes {text!r}: the last size must be {N_CLASSES}, one output per digit")
     return sizes
 
 
 def check_split_sizes(train_size: int, val_size: int) -> None:
-    """--train-size and --val-size must fit in MNIST's 60,000 training images together."""
-    from mnist.split import N_TRAIN_FILE
-
+    """--train-size and --val-size must fit in MNIST's training file together."""
     if train_size + val_size > N_TRAIN_FILE:
         raise BadInput(
             f"--train-size {train_size} + --val-size {val_size} = {train_size + val_size} exceeds the {N_TRAIN_FILE:,} "

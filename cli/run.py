@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
 from cli.common import MirrorOption
 from cli.study import print_summary, run_study_command
-from flows.defaults import RUN_DEFAULTS
+from flows.defaults import GRACE_SECONDS, MAIN_JOB
 
 
 
 def run(
-    timeout: Annotated[str, typer.Option(help="Time budget of the search (the test evaluation comes after).")] = RUN_DEFAULTS["timeout"],
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = RUN_DEFAULTS["workers"],
-    name: Annotated[str, typer.Option(help="Study name (continued when it exists).")] = RUN_DEFAULTS["name"],
+    timeout: Annotated[str, typer.Option(help="Time budget of the search (the test evaluation comes after).")] = f"{MAIN_JOB.timeout_seconds / 60:g}m",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = MAIN_JOB.workers,
+    name: Annotated[str, typer.Option(help="Study name (continued when it exists).")] = MAIN_JOB.name,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL or journal path.")] = None,
     mirror: MirrorOption = None,
 ) -> None:
@@ -23,8 +24,10 @@ def run(
     from cli.common import parse_duration, user_errors
 
     with user_errors():
-        # trials still running when the budget ends may finish their epoch for 90 s more, then are cut short
-        hard_timeout = f"{parse_duration(timeout) + 90:.0f}s"
-    options = {**RUN_DEFAULTS, "timeout": timeout, "workers": workers, "name": name, "hard_timeout": hard_timeout}
-    outcome = run_study_command(storage=storage, space=None, mirror=mirror, main=True, **options)
+        budget = parse_duration(timeout)
+    request = replace(
+        MAIN_JOB, name=name, workers=workers, timeout_seconds=budget, hard_timeout_seconds=budget + GRACE_SECONDS,
+        mirrors=tuple(mirror) if mirror else None,
+    )  # fmt: skip
+    outcome = run_study_command(request, storage, main=True)
     print_summary(outcome)

@@ -30,7 +30,7 @@ from cli.common import (
     err_console,
     user_errors,
 )
-from cli.run import RUN_DEFAULTS
+from flows.defaults import MAIN_JOB
 from flows.schedules import NIGHTLY_TRIALS
 
 PREFECT_START_TIMEOUT = 180.0
@@ -39,12 +39,12 @@ PREFECT_START_TIMEOUT = 180.0
 def serve(
     cron: Annotated[Optional[str], typer.Option(help="Run every served deployment on this cron string (UTC) instead of its own schedule.")] = None,
     interval: Annotated[Optional[str], typer.Option(help="Run every served deployment at this interval instead: 30s, 10m, 1h or seconds.")] = None,
-    name: Annotated[str, typer.Option(help="The study the nightly run continues.")] = RUN_DEFAULTS["name"],
+    name: Annotated[str, typer.Option(help="The study the nightly run continues.")] = MAIN_JOB.name,
     trials: Annotated[int, typer.Option(min=1, help="Trials each nightly run adds.")] = NIGHTLY_TRIALS,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs per trial (must match the study's).")] = RUN_DEFAULTS["epochs"],
-    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience per trial (must match the study's).")] = RUN_DEFAULTS["patience"],
-    train_size: TrainSizeOption = RUN_DEFAULTS["train_size"],
-    val_size: ValSizeOption = RUN_DEFAULTS["val_size"],
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs per trial (must match the study's).")] = MAIN_JOB.epochs,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience per trial (must match the study's).")] = MAIN_JOB.patience,
+    train_size: TrainSizeOption = MAIN_JOB.train_size,
+    val_size: ValSizeOption = MAIN_JOB.val_size,
     mirror: MirrorOption = None,
     limit: Annotated[int, typer.Option(min=1, help="Flow runs at a time.")] = 1,
     prefect_port: Annotated[int, typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset.")] = 4200,
@@ -59,7 +59,7 @@ def serve(
         seconds = _check_options(cron, interval, train_size, val_size)
     nightly = schedules.nightly_parameters(
         name=name, trials=trials, epochs=epochs, patience=patience, train_size=train_size, val_size=val_size,
-        mirrors=mirror,
+        mirrors=tuple(mirror) if mirror else None,
     )  # fmt: skip
     refresh = schedules.refresh_parameters(train_size=train_size, val_size=val_size, mirrors=mirror)
 

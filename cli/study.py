@@ -22,44 +22,48 @@ from cli.common import (
     print_warning,
     user_errors,
 )
+from tracking.study_request import FIXED_DEFAULTS, StudyRequest
 
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+DEFAULT = StudyRequest()
 
 
 def study(
-    name: Annotated[str, typer.Option(help="Study name; the same name again continues the study.")] = "mnist",
-    trials: Annotated[int, typer.Option(min=1, help="Trials to add in this invocation.")] = 20,
+    name: Annotated[str, typer.Option(help="Study name; the same name again continues the study.")] = DEFAULT.name,
+    trials: Annotated[int, typer.Option(min=1, help="Trials to add in this invocation.")] = DEFAULT.trials,
     timeout: Annotated[Optional[str], typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h.")] = None,
-    sampler: Annotated[str, typer.Option(help="tpe (Bayesian) | random | grid | qmc.")] = "tpe",
-    pruner: Annotated[str, typer.Option(help="median | hyperband | none.")] = "median",
+    sampler: Annotated[str, typer.Option(help="tpe (Bayesian) | random | grid | qmc.")] = DEFAULT.sampler,
+    pruner: Annotated[str, typer.Option(help="median | hyperband | none.")] = DEFAULT.pruner,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine (BLAS threads per worker: cores / W, or REDES_BLAS_THREADS).")] = DEFAULT_WORKERS,
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage: journal file path or postgresql+psycopg:// URL.")] = None,
     space: Annotated[Optional[str], typer.Option(help="TOML file overriding the search space.")] = None,
     enqueue: Annotated[bool, typer.Option("--enqueue/--no-enqueue", help="Start with known-good parameter sets.")] = False,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs per trial (default: [fixed] of --space, else 30).")] = None,
-    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience per trial (default: [fixed], else 5).")] = None,
-    eta_schedule: Annotated[Optional[bool], typer.Option("--eta-schedule/--no-eta-schedule", help="Halve η in each trial when validation stalls (default: [fixed], else off).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler and of every trial (default: [fixed], else 0).")] = None,
-    diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Log per-layer gradient norms, weight norms and saturation in every trial (costs up to ~20 % per epoch).")] = False,
-    train_size: TrainSizeOption = 50_000,
-    val_size: ValSizeOption = 10_000,
+    epochs: Annotated[Optional[int], typer.Option(help=f"Most epochs per trial (default: [fixed] of --space, else {FIXED_DEFAULTS['epochs']}).")] = None,
+    patience: Annotated[Optional[int], typer.Option(help=f"Early-stopping patience per trial (default: [fixed], else {FIXED_DEFAULTS['patience']}).")] = None,
+    eta_schedule: Annotated[Optional[bool], typer.Option("--eta-schedule/--no-eta-schedule", help=f"Halve η in each trial when validation stalls (default: [fixed], else {'on' if FIXED_DEFAULTS['eta_schedule'] else 'off'}).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"Seed of the sampler and of every trial (default: [fixed], else {FIXED_DEFAULTS['seed']}).")] = None,
+    diagnostics: Annotated[bool, typer.Option("--diagnostics/--no-diagnostics", help="Log per-layer gradient norms, weight norms and saturation in every trial (costs up to ~20 % per epoch).")] = DEFAULT.diagnostics,
+    train_size: TrainSizeOption = DEFAULT.train_size,
+    val_size: ValSizeOption = DEFAULT.val_size,
     mirror: MirrorOption = None,
     force: Annotated[bool, typer.Option("--force", help="Continue a study on another --train-size/--val-size than its first trials (with a warning).")] = False,
 ) -> None:
     """Search hyperparameters with Optuna; every trial is a child run in MLflow; the best is tested once."""
-    outcome = run_study_command(
-        name=name, trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, workers=workers, storage=storage,
-        space=space, enqueue=enqueue, epochs=epochs, patience=patience, eta_schedule=eta_schedule, seed=seed, train_size=train_size,
-        val_size=val_size, mirror=mirror, diagnostics=diagnostics, force=force,
-    )
-    print_summary(outcome)
+    from tracking.study_request import KNOWN_GOOD
+
+    with user_errors():
+        timeout_seconds = parse_duration(timeout)
+    request = StudyRequest(
+        name=name, trials=trials, timeout_seconds=timeout_seconds, sampler=sampler, pruner=pruner, workers=workers,
+        space_file=space, epochs=epochs, patience=patience, eta_schedule=eta_schedule, seed=seed,
+        enqueue=KNOWN_GOOD if enqueue else (), diagnostics=diagnostics, train_size=train_size, val_size=val_size,
+        mirrors=tuple(mirror) if mirror else None,
+    )  # fmt: skip
+    print_summary(run_study_command(request, storage, force=force))
 
 
-def run_study_command(
-    *, name, trials, timeout, sampler, pruner, workers, storage, space, enqueue, epochs, patience, seed,
-    train_size, val_size, mirror, eta_schedule=None, main=False, hard_timeout=None, diagnostics=False, force=False,
-) -> dict[str, Any]:
+def run_study_command(request: StudyRequest, storage: str | None, main: bool = False, force: bool = False) -> dict[str, Any]:
     """Validate everything first (exit 2, nothing written), then run the study flow with a progress display."""
     from runtime.settings import Settings
 
@@ -68,30 +72,24 @@ def run_study_command(
     with user_errors():
         from mnist.split import SplitSpec
         from tracking import mlflow_store, studies, stores
-        from tracking.search_space import FIXED_DEFAULTS, KNOWN_GOOD, check_space, given_options, load_space
+        from tracking.search_space import check_space, config_from_params
 
-        mlflow_store.check_experiment_name(name, settings, "--name")
-        check_split_sizes(train_size, val_size)
-        timeout_seconds = parse_duration(timeout)
-        if sampler not in studies.SAMPLERS:
-            raise BadInput(f"--sampler {sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
-        if pruner not in studies.PRUNERS:
-            raise BadInput(f"--pruner {pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
-        hard_timeout_seconds = parse_duration(hard_timeout)
-        given = given_options(epochs=epochs, patience=patience, seed=seed, eta_schedule=eta_schedule)
-        search_space = load_space(space, given, FIXED_DEFAULTS)
-        fixed = search_space.fixed
-        check_space(search_space, n_train=train_size, workers=workers, where=space or "options")
+        mlflow_store.check_experiment_name(request.name, settings, "--name")
+        check_split_sizes(request.train_size, request.val_size)
+        if request.sampler not in studies.SAMPLERS:
+            raise BadInput(f"--sampler {request.sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
+        if request.pruner not in studies.PRUNERS:
+            raise BadInput(f"--pruner {request.pruner!r} is unknown; choose one of {', '.join(studies.PRUNERS)}")
+        search_space = request.space()
+        check_space(search_space, n_train=request.train_size, workers=request.workers, where=request.space_file or "options")
         studies.check_storage_url(storage)
-        split = asdict(SplitSpec(train_size=train_size, val_size=val_size))
-        warning = studies.check_existing_space(name, storage, search_space, split, force)
+        split = asdict(SplitSpec(train_size=request.train_size, val_size=request.val_size))
+        warning = studies.check_existing_space(request.name, storage, search_space, split, force)
         if warning:
             print_warning(warning)
-        studies.make_sampler(sampler, search_space, fixed["seed"])
-        for params in KNOWN_GOOD if enqueue else []:
-            from tracking.search_space import config_from_params
-
-            config_from_params(params, search_space).validate(n_train=train_size)
+        studies.make_sampler(request.sampler, search_space, search_space.fixed["seed"])
+        for params in request.warm_start(search_space):
+            config_from_params(params, search_space).validate(n_train=request.train_size)
     from flows.signals import stop_on_signals
     from flows.study import run_study
     from tracking import mlflow_store
@@ -100,27 +98,11 @@ def run_study_command(
         if mlflow_store.is_embedded(settings.tracking_uri):
             stores.check_free_space(settings.workdir)
         mlflow_store.configure(settings)
-    with stop_on_signals(), interrupted_exit(), user_errors(), progress_display(name, storage, trials), storage_in_environment(storage):
-        outcome = run_study(
-            workers=workers,
-            main=main,
-            name=name,
-            trials=trials,
-            timeout_seconds=timeout_seconds,
-            hard_timeout_seconds=hard_timeout_seconds,
-            sampler=sampler,
-            pruner=pruner,
-            storage=None,  # read from the environment by the flow and its workers (storage_in_environment)
-            space_file=space,
-            fixed=fixed,
-            enqueue=list(KNOWN_GOOD) if enqueue else [],
-            mirrors=mirror,
-            train_size=train_size,
-            val_size=val_size,
-            seed=fixed["seed"],
-            diagnostics=diagnostics,
-        )
-    return {**outcome, "name": name, "storage": storage, "settings": settings}
+    progress = progress_display(request.name, storage, request.trials)
+    # the storage travels in the environment, for the flow and the worker processes it starts (storage_in_environment)
+    with stop_on_signals(), interrupted_exit(), user_errors(), progress, storage_in_environment(storage):
+        outcome = run_study(request, main=main)
+    return {**outcome, "name": request.name, "storage": storage, "settings": settings}
 
 
 @contextmanager

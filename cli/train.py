@@ -17,6 +17,10 @@ from cli.common import (
     parse_sizes,
     user_errors,
 )
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
+
+#: TrainConfig fields that are not options of `redes train` (float64 is for the gradient checks).
+NOT_OPTIONS = ("dtype",)
 
 
 def train(
@@ -44,51 +48,33 @@ def train(
     shear: Annotated[float, typer.Option(help="Expanded data: random shear, up to ± this many degrees; 0 = off.")] = 0.0,
     elastic_alpha: Annotated[float, typer.Option("--elastic-alpha", help="Expanded data: elastic distortion strength α in pixels (Simard 2003: 34); 0 = off.")] = 0.0,
     elastic_sigma: Annotated[float, typer.Option("--elastic-sigma", help="Width σ in pixels of the Gaussian smoothing the elastic field (Simard 2003: 4).")] = 4.0,
-    train_size: TrainSizeOption = 50_000,
-    val_size: ValSizeOption = 10_000,
+    train_size: TrainSizeOption = TRAIN_SIZE,
+    val_size: ValSizeOption = VAL_SIZE,
     mirror: MirrorOption = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment of the run.")] = "redes-train",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Train one network on MNIST, tracked in MLflow, and evaluate it on the test set."""
+    options = dict(locals())  # every TrainConfig field but NOT_OPTIONS is an option of the same name
+    from dataclasses import fields
+
     from core.config import ENCODING_NAMES, TrainConfig, check_choice
 
     with user_errors():
         check_choice("output_encoding", output_encoding, ENCODING_NAMES)
-        config = TrainConfig(
-            sizes=parse_sizes(sizes, output_encoding),
-            activation=activation,
-            cost=cost,
-            eta=eta,
-            lmbda=lmbda,
-            dropout=dropout,
-            batch_size=batch_size,
-            epochs=epochs,
-            patience=patience,
-            seed=seed,
-            eta_schedule=eta_schedule,
-            init=init,
-            output_encoding=output_encoding,
-            momentum=momentum,
-            nesterov=nesterov,
-            max_norm=max_norm,
-            schedule=schedule,
-            shift=shift,
-            rotate=rotate,
-            scale=scale,
-            shear=shear,
-            elastic_alpha=elastic_alpha,
-            elastic_sigma=elastic_sigma,
-        )
+        given = {f.name: options[f.name] for f in fields(TrainConfig) if f.name not in NOT_OPTIONS}
+        config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
         check_split_sizes(train_size, val_size)
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
+    from runtime.settings import Settings
     from tracking import mlflow_store
 
     with user_errors():
-        mlflow_store.check_experiment_name(experiment, option="--experiment")
-        mlflow_store.configure()
+        settings = Settings.from_env()
+        mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        mlflow_store.configure(settings)
     with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
         outcome = train_once(
             config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment

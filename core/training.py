@@ -376,7 +376,7 @@ def train(
     y_val: np.ndarray,
     config: TrainConfig,
     rng: np.random.Generator | None = None,
-    on_epoch_end: Callable[[EpochMetrics], None] | None = None,
+    on_epoch_end: Callable[[EpochMetrics], str | None] | None = None,
     diagnostics: bool = False,
 ) -> TrainResult:
     """Train ``network`` in place with mini-batch SGD and return how it went.
@@ -391,7 +391,8 @@ def train(
     Each epoch: η from ``config.schedule`` (:mod:`core.schedules`), shuffle, one SGD step
     per mini-batch, validation, ``on_epoch_end``.
     Stops after ``config.patience`` epochs without a better validation accuracy
-    (``"patience"``) or after ``config.epochs`` (``"max_epochs"``); with a patience the
+    (``"patience"``), after ``config.epochs`` (``"max_epochs"``), or when ``on_epoch_end``
+    returns a reason (a time budget spent: ``"budget"``); with a patience the
     network ends with the weights of its best epoch. A NaN or inf loss raises
     :class:`Diverged` carrying the epoch and a ``TrainResult`` with ``"diverged"``
     (best weights restored when there were any).
@@ -456,8 +457,10 @@ def train(
         decision = stopper.update(epoch, val_accuracy)
         if decision == IMPROVED:
             best_params = network.get_params()
-        if on_epoch_end is not None:
-            on_epoch_end(metrics)
+        asked = on_epoch_end(metrics) if on_epoch_end is not None else None
+        if asked:
+            stop_reason = str(asked)
+            break
         if decision == STOP:
             stop_reason = "patience"
             break

@@ -15,7 +15,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
 
 RANDOM = "random"
 DARKNESS = "average-darkness"
@@ -30,37 +32,37 @@ SEED_ACCURACY = {RANDOM: 0.10, DARKNESS: 0.2225, SVM: 0.9435}
 SOFTMAX_CONFIG = {"sizes": (784, 10), "cost": "log-likelihood", "eta": 0.05, "lmbda": 5.0, "batch_size": 10, "patience": 10}
 
 
-def _open(split_path: str, experiment: str):
+def _open(split_path: str, experiment: str, settings: Settings):
     from mnist.split import load_split
     from tracking import mlflow_store
 
-    client = mlflow_store.configure()
-    return client, mlflow_store.experiment_id(client, experiment), load_split(split_path)
+    client = mlflow_store.configure(settings)
+    return client, mlflow_store.experiment_id(client, experiment, settings), load_split(split_path)
 
 
 @task(name="random-guess", cache_policy=NO_CACHE)
-def random_guess(split_path: str, experiment: str, seed: int) -> dict[str, Any]:
+def random_guess(split_path: str, experiment: str, settings: Settings, seed: int) -> dict[str, Any]:
     """Guess every digit uniformly at random with a fixed seed."""
     from core.baselines import RandomGuess
     from tracking.baselines import fit_tracked
 
-    client, experiment_id, split = _open(split_path, experiment)
+    client, experiment_id, split = _open(split_path, experiment, settings)
     return fit_tracked(client, experiment_id, RANDOM, RandomGuess(seed=seed), split, {"seed": seed}).as_dict()
 
 
 @task(name="average-darkness", cache_policy=NO_CACHE)
-def average_darkness(split_path: str, experiment: str) -> dict[str, Any]:
+def average_darkness(split_path: str, experiment: str, settings: Settings) -> dict[str, Any]:
     """The digit whose mean training darkness (sum of pixels) is nearest the image's."""
     from core.baselines import AverageDarkness
     from tracking.baselines import fit_tracked
 
-    client, experiment_id, split = _open(split_path, experiment)
+    client, experiment_id, split = _open(split_path, experiment, settings)
     averages = lambda model: {f"darkness/{d}": v for d, v in enumerate(model.averages)}  # noqa: E731
     return fit_tracked(client, experiment_id, DARKNESS, AverageDarkness(), split, extra_metrics=averages).as_dict()
 
 
 @task(name="perceptron-ovr", cache_policy=NO_CACHE)
-def perceptron_ovr(split_path: str, experiment: str, epochs: int, blas_threads: int, progress: bool) -> dict[str, Any]:
+def perceptron_ovr(split_path: str, experiment: str, settings: Settings, epochs: int, blas_threads: int, progress: bool) -> dict[str, Any]:
     """Ten perceptrons of core, one per digit, the classic rule; the weights of the best validation epoch."""
     from threadpoolctl import threadpool_limits
 
@@ -68,7 +70,7 @@ def perceptron_ovr(split_path: str, experiment: str, epochs: int, blas_threads: 
     from flows.progress import spinner
     from tracking.baselines import fit_tracked
 
-    client, experiment_id, split = _open(split_path, experiment)
+    client, experiment_id, split = _open(split_path, experiment, settings)
     model = OneVsRestPerceptron(epochs=epochs)
     with threadpool_limits(limits=blas_threads), spinner(f"perceptron one-vs-rest: {epochs} epochs", progress):
         result = fit_tracked(
@@ -84,7 +86,7 @@ def perceptron_ovr(split_path: str, experiment: str, epochs: int, blas_threads: 
 
 
 @task(name="softmax-network", cache_policy=NO_CACHE)
-def softmax_network(split_path: str, experiment: str, epochs: int, seed: int, blas_threads: int, progress: bool) -> dict[str, Any]:
+def softmax_network(split_path: str, experiment: str, settings: Settings, epochs: int, seed: int, blas_threads: int, progress: bool) -> dict[str, Any]:
     """The 784-10 softmax network of core (no hidden layer), tracked like any network run, then tested once."""
     import tempfile
     import time
@@ -98,7 +100,7 @@ def softmax_network(split_path: str, experiment: str, epochs: int, seed: int, bl
     from tracking.baselines import BaselineResult, baseline_logger, split_params
     from tracking.tracked_training import train_tracked
 
-    client, experiment_id, split = _open(split_path, experiment)
+    client, experiment_id, split = _open(split_path, experiment, settings)
     config = TrainConfig(**SOFTMAX_CONFIG, epochs=epochs, seed=seed)
     logger = baseline_logger(client, experiment_id, SOFTMAX, split)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -116,14 +118,14 @@ def softmax_network(split_path: str, experiment: str, epochs: int, seed: int, bl
 
 
 @task(name="svm-rbf", cache_policy=NO_CACHE)
-def svm_rbf(split_path: str, experiment: str, blas_threads: int, progress: bool) -> dict[str, Any]:
+def svm_rbf(split_path: str, experiment: str, settings: Settings, blas_threads: int, progress: bool) -> dict[str, Any]:
     """scikit-learn's SVC (RBF kernel, gamma="auto", C=1.0) on the whole training part; minutes."""
     from threadpoolctl import threadpool_limits
 
     from flows.svm import SVMBaseline
     from tracking.baselines import fit_tracked
 
-    client, experiment_id, split = _open(split_path, experiment)
+    client, experiment_id, split = _open(split_path, experiment, settings)
     model = SVMBaseline(progress=progress)
     with threadpool_limits(limits=blas_threads):
         result = fit_tracked(
@@ -138,8 +140,8 @@ def baselines(
     svm: bool = True,
     experiment: str = BASELINE_EXPERIMENT,
     mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
     seed: int = 0,
     epochs: int = 30,
     perceptron_epochs: int = 10,
@@ -152,13 +154,14 @@ def baselines(
     and MLflow ``run_id``.
     """
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
+    settings = Settings.from_env()
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
     results = {
-        RANDOM: random_guess(split_path, experiment, seed),
-        DARKNESS: average_darkness(split_path, experiment),
-        PERCEPTRON: perceptron_ovr(split_path, experiment, perceptron_epochs, blas_threads, progress),
-        SOFTMAX: softmax_network(split_path, experiment, epochs, seed, blas_threads, progress),
+        RANDOM: random_guess(split_path, experiment, settings, seed),
+        DARKNESS: average_darkness(split_path, experiment, settings),
+        PERCEPTRON: perceptron_ovr(split_path, experiment, settings, perceptron_epochs, blas_threads, progress),
+        SOFTMAX: softmax_network(split_path, experiment, settings, epochs, seed, blas_threads, progress),
     }
     if svm:
-        results[SVM] = svm_rbf(split_path, experiment, blas_threads, progress)
+        results[SVM] = svm_rbf(split_path, experiment, settings, blas_threads, progress)
     return results

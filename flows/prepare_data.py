@@ -18,7 +18,8 @@ from prefect.tasks import Task, exponential_backoff
 from mnist.download import fetch_mnist
 from mnist.errors import MirrorsExhausted
 from mnist.sources import resolve_mirrors
-from mnist.split import N_CLASSES, SplitSpec, read_manifest, write_split
+from mnist.sizes import N_CLASSES, TRAIN_SIZE, VAL_SIZE
+from mnist.split import SplitSpec, read_manifest, write_split
 from runtime.environment import apply_offline_defaults
 from runtime.settings import Settings
 
@@ -70,11 +71,11 @@ def publish_class_counts(split_dir: str) -> None:
 
 
 @task(name="log-split-to-mlflow", cache_policy=NO_CACHE)
-def log_split_to_mlflow(split_dir: str) -> str:
+def log_split_to_mlflow(split_dir: str, settings: Settings) -> str:
     """Record the split as MLflow dataset inputs on a run ``prepare-data``; return the run id."""
     from tracking.datasets import log_prepare_data_run
 
-    run_id = log_prepare_data_run(split_dir)
+    run_id = log_prepare_data_run(split_dir, settings)
     get_run_logger().info("MLflow run %s logs the split's datasets", run_id)
     return run_id
 
@@ -82,8 +83,8 @@ def log_split_to_mlflow(split_dir: str) -> str:
 @flow(name="prepare-data")
 def prepare_data(
     mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
     seed: int | None = None,
     stratify: bool = False,
     data_dir: str | None = None,
@@ -113,5 +114,5 @@ def prepare_data(
     split_dir = split_mnist(raw_dir, splits_dir, spec)
     publish_class_counts(split_dir)
     if track:
-        log_split_to_mlflow(split_dir)
+        log_split_to_mlflow(split_dir, settings)
     return split_dir

@@ -15,7 +15,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.prepare_data import prepare_data
+from mnist.sizes import TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
 
 
 class DamagedSplit(RuntimeError):
@@ -37,19 +39,19 @@ def verify_stored_split(split_path: str) -> None:
 
 
 @task(name="evaluate-registered-champion", cache_policy=NO_CACHE)
-def evaluate_registered_champion(split_path: str) -> dict[str, Any]:
+def evaluate_registered_champion(split_path: str, settings: Settings) -> dict[str, Any]:
     """The champion evaluated on the test set and logged in ``redes-refresh``; ``champion: None`` without one."""
     from mnist.split import load_split
     from tracking import mlflow_store, registry
 
     logger = get_run_logger()
-    client = mlflow_store.configure()
+    client = mlflow_store.configure(settings)
     champion = registry.load_champion(client)
     if champion is None:
         logger.info("no champion yet: %s has no version with the alias to re-evaluate", registry.CHAMPION_URI)
         return {"champion": None}
     split = load_split(split_path)
-    experiment_id = mlflow_store.experiment_id(client, registry.REFRESH_EXPERIMENT)
+    experiment_id = mlflow_store.experiment_id(client, registry.REFRESH_EXPERIMENT, settings)
     run_id, evaluation = registry.log_refresh(client, experiment_id, champion, split)
     logger.info(
         "champion version %s: test accuracy %.4f (run %s in %s)",
@@ -65,9 +67,10 @@ def evaluate_registered_champion(split_path: str) -> dict[str, Any]:
 
 
 @flow(name="refresh")
-def refresh(mirrors: list[str] | None = None, train_size: int = 50_000, val_size: int = 10_000) -> dict[str, Any]:
+def refresh(mirrors: list[str] | None = None, train_size: int = TRAIN_SIZE, val_size: int = VAL_SIZE) -> dict[str, Any]:
     """Re-verify MNIST and its split, then re-evaluate the registered champion on the test set."""
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
+    settings = Settings.from_env()
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size)
     verify_stored_split(split_path)
-    return {**evaluate_registered_champion(split_path), "split_path": split_path}
+    return {**evaluate_registered_champion(split_path, settings), "split_path": split_path}

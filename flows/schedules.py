@@ -8,16 +8,18 @@
 
 `prefect.yaml` registers the same deployments on a process work pool for a Prefect
 server with workers; a unit test checks that it names the same flows, cron strings,
-time zone and parameters as this module.
+time zone and parameters as this module. The nightly study's one parameter is a
+:class:`~tracking.study_request.StudyRequest` derived from the main job's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from flows.defaults import RUN_DEFAULTS
+from flows.defaults import MAIN_JOB
+from tracking.study_request import StudyRequest
 
 TIMEZONE = "UTC"
 NIGHTLY_TRIALS = 20
@@ -61,39 +63,24 @@ WEEKLY_REFRESH = ScheduledDeployment(
 SCHEDULED = (NIGHTLY, WEEKLY_REFRESH)
 
 
-def nightly_parameters(
-    *,
-    name: str = RUN_DEFAULTS["name"],
-    trials: int = NIGHTLY_TRIALS,
-    epochs: int = RUN_DEFAULTS["epochs"],
-    patience: int = RUN_DEFAULTS["patience"],
-    train_size: int = RUN_DEFAULTS["train_size"],
-    val_size: int = RUN_DEFAULTS["val_size"],
-    mirrors: list[str] | None = None,
-) -> dict[str, Any]:
-    """The study flow's parameters: the study of `redes run` with its search space, TRIALS more trials."""
-    from tracking.search_space import fixed_options  # here, not above: `redes --help` imports this module
+def nightly_request(**changes: Any) -> StudyRequest:
+    """The study of `redes run` with its search space and split, NIGHTLY_TRIALS more trials on one worker,
+    no time budget and no warm start; CHANGES (e.g. ``name``, ``epochs``) replace fields."""
+    nightly = replace(
+        MAIN_JOB, trials=NIGHTLY_TRIALS, workers=1, timeout_seconds=None, hard_timeout_seconds=None, enqueue=()
+    )
+    return replace(nightly, **changes)
 
-    parameters: dict[str, Any] = {
-        "name": name,
-        "trials": trials,
-        "sampler": RUN_DEFAULTS["sampler"],
-        "pruner": RUN_DEFAULTS["pruner"],
-        "seed": RUN_DEFAULTS["seed"],
-        # the study's stored search space includes these; they must equal what `redes run` fixed
-        "fixed": fixed_options(epochs, patience, RUN_DEFAULTS["seed"], RUN_DEFAULTS["eta_schedule"]),
-        "train_size": train_size,
-        "val_size": val_size,
-    }
-    if mirrors:
-        parameters["mirrors"] = list(mirrors)
-    return parameters
+
+def nightly_parameters(**changes: Any) -> dict[str, Any]:
+    """The study flow's parameters: the :func:`nightly_request` as JSON."""
+    return {"request": nightly_request(**changes).parameters()}
 
 
 def refresh_parameters(
     *,
-    train_size: int = RUN_DEFAULTS["train_size"],
-    val_size: int = RUN_DEFAULTS["val_size"],
+    train_size: int = MAIN_JOB.train_size,
+    val_size: int = MAIN_JOB.val_size,
     mirrors: list[str] | None = None,
 ) -> dict[str, Any]:
     """The refresh flow's parameters: the split the default study uses."""

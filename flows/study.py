@@ -15,37 +15,22 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 
+from flows.defaults import MAIN_JOB
 from flows.prepare_data import prepare_data
 from flows.signals import stop_on_signals
 from flows.study_workers import run_workers
 from runtime.environment import apply_offline_defaults
 from runtime.settings import Settings
 from tracking.interruption import Interrupted
+from tracking.study_request import StudyRequest
 
 
 @task(name="open-study")
-def open_study(
-    name: str,
-    storage: str,
-    sampler: str,
-    pruner: str,
-    space_file: str | None,
-    fixed: dict[str, Any],
-    split_path: str,
-    enqueue: list[dict[str, Any]],
-    seed: int,
-    trials: int,
-    workers: int,
-    deadline: float | None = None,
-    diagnostics: bool = False,
-):
+def open_study(request: StudyRequest, settings: Settings, storage: str, split_path: str, deadline: float | None = None):
     """Create or continue the study, open its MLflow parent run, enqueue warm-start trials."""
     from tracking import study_opening
 
-    context, orphans = study_opening.open_study(
-        Settings.from_env(), name, storage, sampler, pruner, space_file, fixed, split_path, enqueue, seed,
-        trials, workers, deadline=deadline, diagnostics=diagnostics,
-    )
+    context, orphans = study_opening.open_study(settings, request, storage, split_path, deadline=deadline)
     if orphans:
         get_run_logger().warning(
             "trials %s were RUNNING in a process that died: marked FAIL, their MLflow runs ended KILLED, "
@@ -63,13 +48,13 @@ def run_trials(context, n_trials: int, timeout: float | None, worker_index: int,
 
 
 @task(name="evaluate-champion")
-def evaluate_champion(context) -> dict[str, Any]:
+def evaluate_champion(context, settings: Settings) -> dict[str, Any]:
     """The best trial's network, evaluated once on the test set and registered."""
     from mnist.split import load_split
     from tracking import champion, mlflow_store, studies
     from tracking.search_space import config_from_params
 
-    client = mlflow_store.configure()
+    client = mlflow_store.configure(settings)
     study = studies.load(context.study_name, studies.open_storage(context.storage))
     summary = studies.summary(study)
     if summary["best_trial"] is None:
@@ -93,11 +78,11 @@ def evaluate_champion(context) -> dict[str, Any]:
 
 
 @task(name="publish-summary")
-def publish_summary(context, summary: dict[str, Any]) -> None:
+def publish_summary(context, summary: dict[str, Any], settings: Settings) -> None:
     """The trials table and Optuna's pictures on the parent run, and a summary and top trials as Prefect artifacts."""
     from tracking import mlflow_store, studies, study_plots
 
-    client = mlflow_store.configure()
+    client = mlflow_store.configure(settings)
     study = studies.load(context.study_name, studies.open_storage(context.storage))
     frame = studies.trials_table(study)
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,9 +96,7 @@ def publish_summary(context, summary: dict[str, Any]) -> None:
         table=json.loads(studies.rounded(top).to_json(orient="records")),
         description=f"Top trials of study {context.study_name} by validation accuracy",
     )
-    mlflow_url = mlflow_store.run_page_url(
-        context.tracking_uri or Settings.from_env().tracking_uri, context.experiment_id, context.parent_run_id
-    )
+    mlflow_url = mlflow_store.run_page_url(settings.tracking_uri, context.experiment_id, context.parent_run_id)
     markdown = studies.summary_markdown(summary, context.study_name, mlflow_url, studies.dashboard_url(study))
     create_markdown_artifact(key=_artifact_key(context.study_name, "summary"), markdown=markdown)
 
@@ -124,31 +107,14 @@ def _artifact_key(name: str, what: str) -> str:
     return f"study-{clean}-{what}"[:100]
 
 
-@flow(name="mnist-study", flow_run_name="study-{name}")
-def mnist_study(
-    name: str = "mnist",
-    trials: int = 20,
-    timeout_seconds: float | None = None,
-    sampler: str = "tpe",
-    pruner: str = "median",
-    workers: int = 1,
-    storage: str | None = None,
-    space_file: str | None = None,
-    fixed: dict[str, Any] | None = None,
-    enqueue: list[dict[str, Any]] | None = None,
-    mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
-    seed: int = 0,
-    hard_timeout_seconds: float | None = None,
-    diagnostics: bool = False,
-) -> dict[str, Any]:
-    """Search the study NAME for the best network on the validation set; evaluate it once on the test set.
+@flow(name="mnist-study", flow_run_name="study-{request.name}")
+def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = None) -> dict[str, Any]:
+    """Search the study REQUEST.name for the best network on the validation set; evaluate it once on the test set.
 
-    ``diagnostics`` logs every trial's per-layer gradient norms, weight norms and saturation
-    (off by default: it costs up to a fifth of an epoch at small mini-batches).
     ``storage`` is best left None: the flow then reads REDES_OPTUNA_STORAGE, and a database
     URL's password is not stored by Prefect as a parameter of the flow run.
+    ``request.space_text`` is the text of a search-space file: a deployment's runs execute on worker
+    machines, where ``space_file``, a path on the machine that triggered them, does not exist.
     """
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
     from runtime.servers import mask_url
@@ -165,24 +131,24 @@ def mnist_study(
         from flows.signals import stop_with_parent
 
         stop_with_parent()
-    storage = storage or Settings.from_env().study_storage
-    split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
-    deadline = time.time() + hard_timeout_seconds if hard_timeout_seconds else None
-    context = open_study(
-        name, storage, sampler, pruner, space_file, fixed or {}, split_path, enqueue or [], seed, trials, workers,
-        deadline, diagnostics,
-    )
+    settings = Settings.from_env()
+    storage = storage or settings.study_storage
+    mirrors = list(request.mirrors) if request.mirrors else None
+    split_path = prepare_data(mirrors=mirrors, train_size=request.train_size, val_size=request.val_size, track=False)
+    deadline = time.time() + request.hard_timeout_seconds if request.hard_timeout_seconds else None
+    context = open_study(request, settings, storage, split_path, deadline)
+    name, trials, workers = request.name, request.trials, request.workers
     status = "FAILED"
     try:
-        blas_threads = Settings.from_env().threads_per_worker(workers)
+        blas_threads = settings.threads_per_worker(workers)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
         with stop_on_signals():  # ours while the workers run, not the SIGTERM handler Prefect keeps around a flow run
             run_workers(
-                run_trials, context, trials, timeout_seconds, workers, blas_threads,
+                run_trials, context, trials, request.timeout_seconds, workers, blas_threads,
                 on_progress=lambda finished: update_progress_artifact(progress, min(100.0, 100.0 * finished / max(1, trials))),
             )  # fmt: skip
-        summary = evaluate_champion(context)
-        publish_summary(context, summary)
+        summary = evaluate_champion(context, settings)
+        publish_summary(context, summary, settings)
         status = "FINISHED"
         logger.info("study %s: best validation accuracy %s", name, summary.get("best_value"))
         return {**summary, "parent_run_id": context.parent_run_id, "experiment_id": context.experiment_id, "split_path": split_path}
@@ -194,7 +160,7 @@ def mnist_study(
     finally:
         from tracking import mlflow_store
 
-        mlflow_store.configure().set_terminated(context.parent_run_id, status=status)
+        mlflow_store.configure(settings).set_terminated(context.parent_run_id, status=status)
 
 
 def study_task_runner(workers: int):
@@ -210,34 +176,14 @@ def study_task_runner(workers: int):
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="run", flow_run_name="study-{name}")
-def main_job(
-    name: str = "mnist",
-    trials: int = 200,
-    timeout_seconds: float | None = 420.0,
-    hard_timeout_seconds: float | None = 510.0,
-    sampler: str = "tpe",
-    pruner: str = "median",
-    workers: int = 2,
-    storage: str | None = None,
-    fixed: dict[str, Any] | None = None,
-    enqueue: list[dict[str, Any]] | None = None,
-    mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
-    seed: int = 0,
-    diagnostics: bool = False,
-) -> dict[str, Any]:
+@flow(name="run", flow_run_name="study-{request.name}")
+def main_job(request: StudyRequest = MAIN_JOB, storage: str | None = None) -> dict[str, Any]:
     """The main job of `make run`: the study flow with W workers, sized by its time budget."""
-    return mnist_study.with_options(task_runner=study_task_runner(workers))(
-        name=name, trials=trials, timeout_seconds=timeout_seconds, sampler=sampler, pruner=pruner, workers=workers,
-        storage=storage, fixed=fixed, enqueue=enqueue, mirrors=mirrors, train_size=train_size, val_size=val_size,
-        seed=seed, hard_timeout_seconds=hard_timeout_seconds, diagnostics=diagnostics,
-    )
+    return mnist_study.with_options(task_runner=study_task_runner(request.workers))(request, storage)
 
 
-def run_study(workers: int = 1, main: bool = False, **parameters: Any) -> dict[str, Any]:
-    """Run the study flow (or, with ``main``, the main job around it) with W worker processes.
+def run_study(request: StudyRequest, main: bool = False) -> dict[str, Any]:
+    """Run the study flow (or, with ``main``, the main job around it) with the request's worker processes.
 
     Prefect's API is started first, by redes, even for one worker: a server it controls, out of
     the terminal's reach and stopped with it (see flows.prefect_api), not one Prefect's client
@@ -248,8 +194,7 @@ def run_study(workers: int = 1, main: bool = False, **parameters: Any) -> dict[s
     started = time.perf_counter()
     shared_api_url()
     if main:
-        parameters.pop("space_file", None)
-        result = main_job(workers=workers, **parameters)
+        result = main_job(request)
     else:
-        result = mnist_study.with_options(task_runner=study_task_runner(workers))(workers=workers, **parameters)
+        result = mnist_study.with_options(task_runner=study_task_runner(request.workers))(request)
     return {**result, "seconds": time.perf_counter() - started}

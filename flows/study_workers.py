@@ -104,7 +104,7 @@ def run_workers(
                 return
             _wait_for_pool_exit(study)
             pids = _running_pids(study)
-            failed = fail_orphaned_trials(study, mlflow_store.configure())
+            failed = fail_orphaned_trials(study, mlflow_store.configure(context.settings))
             requeued += len(failed)
             logger.warning(
                 "a worker process died: trials %s were RUNNING in worker processes %s and are marked FAIL, their "
@@ -138,7 +138,7 @@ def _stop(futures: list[Any], study: optuna.Study, context: Any, lost: str | Non
 
     wait(futures, timeout=GRACE)
     killed = kill_workers()
-    client = mlflow_store.configure()
+    client = mlflow_store.configure(context.settings)
     failed = fail_orphaned_trials(study, client, reason=interruption.REASON) if killed else []
     why = interruption.why()
     if lost:

@@ -9,14 +9,17 @@ from prefect import flow, task
 
 from flows.prepare_data import prepare_data
 from flows.progress import report_epoch
+from mnist.sizes import N_CLASSES, TRAIN_SIZE, VAL_SIZE
 from runtime.environment import apply_offline_defaults
+from runtime.settings import Settings
 
 TRAIN_EXPERIMENT = "redes-train"
 
 
 @task(name="train-network")
 def train_network(
-    split_path: str, config: dict[str, Any], experiment: str, diagnostics: bool = True, run_name: str | None = None
+    split_path: str, config: dict[str, Any], experiment: str, settings: Settings, diagnostics: bool = True,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Train one network on the split, tracked in MLflow, evaluate it once on the test set, draw what it learned."""
     import tempfile
@@ -33,8 +36,8 @@ def train_network(
 
     train_config = TrainConfig(**{**config, "sizes": tuple(config["sizes"])})
     split = load_split(split_path)
-    client = mlflow_store.configure()
-    experiment_id = mlflow_store.experiment_id(client, experiment)
+    client = mlflow_store.configure(settings)
+    experiment_id = mlflow_store.experiment_id(client, experiment, settings)
     described = describe(train_config)  # the run's name unless one is given, and its description
     logger = RunLogger(client, experiment_id, run_name or described, tags={"kind": "train", DESCRIPTION_TAG: described})
     log_split_inputs(split_path, run_id=logger.run_id)
@@ -46,7 +49,7 @@ def train_network(
         champion.log_network_pictures(client, logger.run_id, result.network, diagnostics_by_epoch(result.history), Path(tmp))
         champion.log_expanded_batch(client, logger.run_id, train_config, split.X_train, Path(tmp))
     if result.network.output_encoding == "binary":
-        invalid = int((evaluation.predictions >= MNIST_DIGITS).sum())
+        invalid = int((evaluation.predictions >= N_CLASSES).sum())
         client.log_metric(logger.run_id, "test/invalid_codes", invalid)
     return {
         "val_accuracy": result.best_val_accuracy,
@@ -67,17 +70,15 @@ def train_once(
     config: dict[str, Any],
     diagnostics: bool = True,
     mirrors: list[str] | None = None,
-    train_size: int = 50_000,
-    val_size: int = 10_000,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
     experiment: str = TRAIN_EXPERIMENT,
 ) -> dict[str, Any]:
     """Prepare the data, then train and evaluate one network with the given hyperparameters."""
     apply_offline_defaults()  # for the MLflow work below; values the host set are kept
+    settings = Settings.from_env()
     split_path = prepare_data(mirrors=mirrors, train_size=train_size, val_size=val_size, track=False)
-    return train_network(split_path, config, experiment, diagnostics)
-
-
-MNIST_DIGITS = 10
+    return train_network(split_path, config, experiment, settings, diagnostics)
 
 
 def evaluate_on_test(network, X, y):
@@ -95,9 +96,9 @@ def evaluate_on_test(network, X, y):
     loss, accuracy = network.evaluate(X, y)
     predictions = network.predict(X)
     y = np.asarray(y)
-    digit = predictions < MNIST_DIGITS
-    confusion = np.bincount(y[digit] * MNIST_DIGITS + predictions[digit], minlength=MNIST_DIGITS**2)
-    return champion.Evaluation(float(accuracy), float(loss), confusion.reshape(MNIST_DIGITS, MNIST_DIGITS), predictions)
+    digit = predictions < N_CLASSES
+    confusion = np.bincount(y[digit] * N_CLASSES + predictions[digit], minlength=N_CLASSES**2)
+    return champion.Evaluation(float(accuracy), float(loss), confusion.reshape(N_CLASSES, N_CLASSES), predictions)
 
 
 def config_dict(config) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist.idx import IdxError, decompress_if_gzipped, parse_idx
+from mnist.sizes import IMAGE_SIDE, N_TEST_FILE, N_TRAIN_FILE
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,16 @@ class MnistFile:
 
 
 TRAIN_IMAGES = MnistFile(
-    "train-images-idx3-ubyte", (60_000, 28, 28), "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    "train-images-idx3-ubyte", (N_TRAIN_FILE, IMAGE_SIDE, IMAGE_SIDE), "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
 )
 TRAIN_LABELS = MnistFile(
-    "train-labels-idx1-ubyte", (60_000,), "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+    "train-labels-idx1-ubyte", (N_TRAIN_FILE,), "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
 )
 TEST_IMAGES = MnistFile(
-    "t10k-images-idx3-ubyte", (10_000, 28, 28), "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    "t10k-images-idx3-ubyte", (N_TEST_FILE, IMAGE_SIDE, IMAGE_SIDE), "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
 )
 TEST_LABELS = MnistFile(
-    "t10k-labels-idx1-ubyte", (10_000,), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+    "t10k-labels-idx1-ubyte", (N_TEST_FILE,), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
 )
 
 #: The four files in the order they are fetched.

@@ -31,12 +31,10 @@ import numpy as np
 
 from mnist.checksums import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, sha256_file
 from mnist.idx import read_idx
+from mnist.sizes import N_CLASSES, N_PIXELS, N_TRAIN_FILE, TRAIN_SIZE, VAL_SIZE
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-N_CLASSES = 10
-N_FEATURES = 784
-N_TRAIN_FILE = TRAIN_IMAGES.shape[0]
 log = logging.getLogger(__name__)
 ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 INDEX_ARRAYS = ("train_indices", "val_indices")
@@ -46,8 +44,8 @@ INDEX_ARRAYS = ("train_indices", "val_indices")
 class SplitSpec:
     """How to cut the 60,000 training images; ``seed=None`` keeps the file order."""
 
-    train_size: int = 50_000
-    val_size: int = 10_000
+    train_size: int = TRAIN_SIZE
+    val_size: int = VAL_SIZE
     seed: int | None = None
     stratify: bool = False
 
@@ -290,8 +288,8 @@ def manifest_disagrees(path: Path, manifest: dict) -> str | None:
         if manifest["class_counts"][part] != class_counts(y):
             return f"{part} class counts {manifest['class_counts'][part]} but {class_counts(y)}"
         x_entry = manifest["arrays"][f"X_{part}"]
-        if list(x_entry["shape"]) != [y.shape[0], N_FEATURES]:
-            return f"X_{part} shape {x_entry['shape']} but {y.shape[0]} labels of {N_FEATURES} pixels"
+        if list(x_entry["shape"]) != [y.shape[0], N_PIXELS]:
+            return f"X_{part} shape {x_entry['shape']} but {y.shape[0]} labels of {N_PIXELS} pixels"
     if (spec["train_size"], spec["val_size"]) != (manifest["sizes"]["train"], manifest["sizes"]["val"]):
         return f"options train_size={spec['train_size']} val_size={spec['val_size']} but sizes {manifest['sizes']}"
     return None

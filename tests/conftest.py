@@ -15,6 +15,43 @@ apply_offline_defaults()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(os.environ.get("REDES_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
+INTEGRATION = REPO_ROOT / "tests" / "integration"
+
+
+def mnist_missing() -> bool:
+    return not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--skip-missing-mnist", action="store_true",
+        help="skip the tests marked mnist when the real MNIST files are missing, instead of failing them (make test-fast)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `mnist` every test that asks for the real files, so `-m "not mnist"` and `make test-fast` can leave them out.
+
+    Only `--skip-missing-mnist` turns a missing ../shared into skips: `make test` (CI has ../shared) fails on it.
+    """
+    skip = None
+    if config.getoption("skip_missing_mnist") and mnist_missing():
+        skip = pytest.mark.skip(reason=f"the real MNIST files are not in {SHARED_MNIST} (set REDES_TEST_MNIST_DIR; `make test` needs them)")
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.mnist)
+            if skip:
+                item.add_marker(skip)
+
+
+def pytest_runtest_setup(item):
+    """Every test under tests/integration is marked `integration`, so that `-m "not integration"` leaves out every server."""
+    if INTEGRATION in item.path.parents and item.get_closest_marker("integration") is None:
+        pytest.fail(
+            f"{item.nodeid} is under tests/integration but not marked integration: "
+            "add `pytest.mark.integration` to its module's pytestmark",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +62,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The folder of the four real gzipped MNIST IDX files (../shared/data/mnist)."""
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
+    if mnist_missing():
         pytest.fail(f"The real MNIST files are missing from {SHARED_MNIST}; set REDES_TEST_MNIST_DIR to their folder")
     return SHARED_MNIST
 

@@ -26,13 +26,14 @@ from mlflow.tracking import MlflowClient
 
 import core
 from core.network import Network
+from mnist.sizes import N_TEST_FILE, TRAIN_SIZE, VAL_SIZE
 from tracking import plots
 from tracking.mlflow_store import is_duplicate_key
 from tracking.tracked_training import WEIGHTS_ARTIFACT, WEIGHTS_FILE
 
 REGISTERED_MODEL = "redes-mnist"
 CHAMPION_ALIAS = "champion"
-STANDARD_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}
+STANDARD_SIZES = {"train": TRAIN_SIZE, "val": VAL_SIZE, "test": N_TEST_FILE}
 MODEL_CODE = Path(__file__).with_name("pyfunc_network.py")
 CORE_CODE = Path(core.__file__).parent
 PICTURES = "plots"  # artifact folder of the receptive fields and the learning-speed plot
@@ -246,6 +247,9 @@ def register(
     with tags and a description saying where it came from; without, under ``redes-mnist``.
     """
     name = provenance.model_name if provenance else REGISTERED_MODEL
+    existing = registered_versions(client, name, provenance)
+    if existing:  # another flow run of the same study (on another worker) registered this trial already
+        return existing[0], promote_if_better(client, existing[0], val_accuracy, name)
     with mlflow.start_run(run_id=run_id), registry_prints_silenced():
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -260,9 +264,31 @@ def register(
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     if provenance:
+        first = registered_versions(client, name, provenance)[0]
+        if first != version:  # registered at the same moment by another flow run: keep the first, once
+            client.delete_model_version(name, version)
+            return first, promote_if_better(client, first, val_accuracy, name)
         client.update_model_version(name, version, description=provenance.description())
         client.update_registered_model(name, description=model_description(provenance.split))
     return version, promote_if_better(client, version, val_accuracy, name)
+
+
+def registered_versions(client: MlflowClient, name: str, provenance: Provenance | None) -> list[str]:
+    """The versions of NAME that hold PROVENANCE's study and trial, oldest first (none without provenance).
+
+    Several flow runs of one study, on several workers, each end with the same best trial.
+    """
+    if provenance is None:
+        return []
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    same = [
+        int(v.version) for v in versions
+        if v.tags.get("optuna.study") == provenance.study and v.tags.get("optuna.trial_number") == str(provenance.trial)
+    ]  # fmt: skip
+    return [str(v) for v in sorted(same)]
 
 
 @contextmanager

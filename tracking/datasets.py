@@ -91,11 +91,10 @@ def log_inputs_once_inserted(client: MlflowClient, run_id: str, inputs: list, at
                 raise
 
 
-def log_prepare_data_run(split_dir: str | Path, settings: Settings | None = None) -> str:
+def log_prepare_data_run(split_dir: str | Path, settings: Settings) -> str:
     """Record a stored split on a run ``prepare-data`` in experiment ``redes-data``; return the run id."""
     from tracking.mlflow_store import configure, experiment_id
 
-    settings = settings or Settings.from_env()
     client = configure(settings)
     manifest = load_split(split_dir).manifest
     spec = manifest["spec"]

@@ -90,7 +90,7 @@ def check_credentials(uri: str, timeout: float = 5.0) -> None:
         if not (creds.username and creds.password):
             raise TrackingUnavailable(
                 f"{where} requires a user name and password: set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD (README, \"MLflow basic authentication\")"
+                "MLFLOW_TRACKING_PASSWORD (docs/operations.md, \"MLflow basic authentication\")"
             )
         raise TrackingUnavailable(
             f"{where} rejected user {creds.username!r} (HTTP 401): check MLFLOW_TRACKING_USERNAME and "
@@ -122,9 +122,8 @@ def check_artifact_root(uri: str, root: Path) -> None:
         )
 
 
-def configure(settings: Settings | None = None) -> MlflowClient:
+def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store (checked first) and return a client for it."""
-    settings = settings or Settings.from_env()
     uri = settings.tracking_uri
     check_reachable(uri)
     check_artifact_root(uri, settings.artifact_root)
@@ -164,9 +163,8 @@ def open_sqlite_store(uri: str) -> None:
     _opened.add(uri)
 
 
-def experiment_id(client: MlflowClient, name: str, settings: Settings | None = None) -> str:
+def experiment_id(client: MlflowClient, name: str, settings: Settings) -> str:
     """The id of experiment NAME, created on first use (with a local artifact folder when embedded)."""
-    settings = settings or Settings.from_env()
     check_experiment_name(name, settings)
     existing = client.get_experiment_by_name(name)
     if existing is not None:
@@ -189,10 +187,9 @@ def is_embedded(uri: str) -> bool:
     return not uri.startswith(("http://", "https://", "databricks"))
 
 
-def check_experiment_name(name: str, settings: Settings | None = None, option: str = "the experiment name") -> None:
+def check_experiment_name(name: str, settings: Settings, option: str = "the experiment name") -> None:
     """Before any work: NAME is a name, and its artifact folder (embedded store) stays inside the artifact root."""
     names.check_name(option, name)
-    settings = settings or Settings.from_env()
     if is_embedded(settings.tracking_uri):
         names.inside(settings.artifact_root, name)
 

@@ -7,7 +7,7 @@ and the path of the split, never arrays.
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
@@ -26,6 +26,12 @@ from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import CurveDrawer, train_tracked
 
+log = logging.getLogger(__name__)
+
+
+#: The stop reason of a trial stopped by the study's time budget.
+BUDGET_SPENT = "budget"
+
 
 @dataclass(frozen=True)
 class StudyContext:
@@ -39,9 +45,9 @@ class StudyContext:
     split_path: str
     experiment_id: str
     parent_run_id: str
+    settings: Settings  # the flow's, read once when it started: the workers use the same stores
     seed: int = 0
-    tracking_uri: str | None = None
-    deadline: float | None = None  # unix time after which running trials are cut short (pruned)
+    deadline: float | None = None  # unix time after which running trials stop, keeping their best epoch
     diagnostics: bool = False  # per-layer gradient norms, weight norms and saturation in every trial's run
     extra_tags: dict[str, str] = field(default_factory=dict)
 
@@ -54,9 +60,13 @@ class Objective:
         self.client = client
         self.split = split
         self.curves = curves
-        self.tracking_uri = context.tracking_uri or Settings.from_env().tracking_uri
+        self.tracking_uri = context.settings.tracking_uri
+        self.calls = 0  # trials this process started, finished or not
+        self.trial: optuna.Trial | None = None  # the latest of them
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.calls += 1
+        self.trial = trial
         try:
             return self._run(trial)
         except optuna.TrialPruned:
@@ -102,14 +112,17 @@ class Objective:
         return tracked.result.best_val_accuracy
 
 
-    def _on_epoch(self, metrics) -> None:
+    def _on_epoch(self, metrics) -> str | None:
         interruption.check()
-        self._check_deadline(metrics)
+        return self._check_deadline()
 
-    def _check_deadline(self, metrics) -> None:
-        """Cut a trial short when the study's time budget is spent: it ends PRUNED, reason in its tags."""
+    def _check_deadline(self) -> str | None:
+        """When the study's time budget is spent, a running trial stops like early stopping does: COMPLETE
+        with its best epoch's weights and accuracy, ``stop_reason`` ``budget`` (a slow machine still gets
+        a champion from the trials it could not finish)."""
         if self.context.deadline is not None and time.time() > self.context.deadline:
-            raise optuna.TrialPruned(f"the study's time budget ran out at epoch {metrics.epoch}")
+            return BUDGET_SPENT
+        return None
 
 
 def _record_interrupted(trial: optuna.Trial) -> None:
@@ -169,11 +182,9 @@ def run_worker(
     """Run trials of the study in this process until ``n_trials`` or ``timeout``; return how many ran."""
     from mnist.split import load_split  # the split reader lives with the data flow
 
-    if context.tracking_uri:
-        os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
-    with threadpool_limits(limits=blas_threads):
-        client = mlflow_store.configure()
-        storage = studies.open_storage(context.storage)
+    with threadpool_limits(limits=blas_threads), CurveDrawer() as curves:
+        client = mlflow_store.configure(context.settings)
+        storage = studies.open_storage(context.storage, *studies.heartbeat_settings(context.settings))
         studies.quiet_optuna()
         study = optuna.load_study(
             study_name=context.study_name,
@@ -185,14 +196,48 @@ def run_worker(
         before = len(study.get_trials(deepcopy=False))
         if interruption.stop_requested():
             return 0
+        objective = Objective(context, client, split, curves)
         final_states = FinalStateTags(client)
-        with CurveDrawer(client) as curves:
-            study.optimize(
-                Objective(context, client, split, curves),
-                n_trials=n_trials,
-                timeout=timeout,
-                catch=(Exception,),
-                callbacks=[final_states, stop_when_asked],
-            )
+        started = time.monotonic()
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            if (n_trials is not None and objective.calls >= n_trials) or (left is not None and left <= 0):
+                break
+            try:
+                study.optimize(
+                    objective,
+                    n_trials=None if n_trials is None else n_trials - objective.calls,
+                    timeout=left,
+                    catch=(Exception,),
+                    callbacks=[final_states, stop_when_asked],
+                )
+                break
+            except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+                told_late = isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or str(exc).startswith("Cannot tell a")
+                if not (told_late and failed_elsewhere(study, objective.trial)):
+                    raise
+                _end_run_failed_elsewhere(client, study, objective.trial)
+                log.warning(
+                    "trial %s was failed by another worker while this one could not reach the study's storage "
+                    "(its heartbeats stopped); its parameters run again as a new trial, this worker goes on",
+                    objective.trial.number,
+                )
         final_states.wait()
         return len(study.get_trials(deepcopy=False)) - before
+
+
+def _end_run_failed_elsewhere(client: Any, study: optuna.Study, trial: optuna.Trial) -> None:
+    """The run of a trial failed elsewhere ends KILLED and tagged FAIL, even if this worker finished it meanwhile."""
+    run_id = study._storage.get_trial(trial._trial_id).user_attrs.get("mlflow_run_id")
+    if run_id:
+        client.set_tag(run_id, "optuna.trial_state", "FAIL")
+        client.set_tag(run_id, "fail_reason", studies.STALE_REASON)
+        client.set_terminated(run_id, status="KILLED")
+
+
+def failed_elsewhere(study: optuna.Study, trial: optuna.Trial | None) -> bool:
+    """True when TRIAL, still running here, was failed by another process: a worker cut off from the
+    storage longer than the heartbeat's grace period comes back to a trial it can no longer tell."""
+    if trial is None:
+        return False
+    return study._storage.get_trial(trial._trial_id).state == optuna.trial.TrialState.FAIL

@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any, Union
 
 from core.config import SCHEDULE_NAMES, TrainConfig
+from mnist.sizes import N_CLASSES, N_PIXELS
 
 MAX_HIDDEN_LAYERS = 3
 HIDDEN_NAMES = tuple(f"hidden_{i}" for i in range(1, MAX_HIDDEN_LAYERS + 1))
-INPUT_SIZE = 784
-OUTPUT_SIZE = 10
 
 
 class SearchSpaceError(ValueError):
@@ -99,16 +98,6 @@ EXTRA_SPACE: dict[str, Dimension] = {
     "elastic_sigma": FloatRange(4.0, 8.0),
 }
 
-#: Known-good parameter sets for MNIST, tried first with ``--enqueue`` (warm start).
-KNOWN_GOOD: tuple[dict[str, Any], ...] = (
-    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
-     "n_hidden": 2, "hidden_1": 500, "hidden_2": 500},
-    {"eta": 0.1, "lmbda": 5.0, "dropout": 0.3, "batch_size": 32, "activation": "relu", "cost": "log-likelihood",
-     "n_hidden": 1, "hidden_1": 800},
-    {"eta": 0.5, "lmbda": 5.0, "dropout": 0.0, "batch_size": 16, "activation": "sigmoid", "cost": "cross-entropy",
-     "n_hidden": 1, "hidden_1": 100},
-)
-
 #: Fields of TrainConfig that a study may fix (everything but `sizes`, built from the hidden sizes).
 CONFIG_FIELDS = {f.name for f in fields(TrainConfig)} - {"sizes"}
 SEARCHABLE = set(DEFAULT_SPACE) | set(EXTRA_SPACE)
@@ -137,18 +126,15 @@ def _as_dict(dim: Dimension) -> dict[str, Any]:
     return {"low": dim.low, "high": dim.high, "log": dim.log}
 
 
-#: What a study holds fixed when neither an option nor the space file's [fixed] says otherwise.
-FIXED_DEFAULTS: dict[str, Any] = {"epochs": 30, "patience": 5, "seed": 0, "eta_schedule": False}
+#: Search spaces shipped with redes, by name (``--space main``): TOML files next to this module.
+BUILTIN_SPACES = {"main": Path(__file__).with_name("main_space.toml")}
 
 
-def fixed_options(epochs: int, patience: int | None, seed: int, eta_schedule: bool) -> dict[str, Any]:
-    """The training options a study holds fixed; stored with its space, so they must match to continue it."""
-    return {"epochs": epochs, "patience": patience, "seed": seed, "eta_schedule": eta_schedule}
-
-
-def given_options(**options: Any) -> dict[str, Any]:
-    """The options given on the command line (None: not given), to be merged with [fixed] by :func:`load_space`."""
-    return {name: value for name, value in options.items() if value is not None}
+def space_path(space: str | Path) -> Path:
+    """A space file's path: a built-in space's name (``main``), else the path given."""
+    if isinstance(space, str) and space in BUILTIN_SPACES and not Path(space).exists():
+        return BUILTIN_SPACES[space]
+    return Path(space)
 
 
 def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
@@ -156,23 +142,32 @@ def default_space(fixed: dict[str, Any] | None = None) -> SearchSpace:
 
 
 def load_space(
-    path: str | Path | None, fixed: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None
+    path: str | Path | None,
+    fixed: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    text: str | None = None,
 ) -> SearchSpace:
-    """Read a TOML search-space file over the defaults.
+    """Read a TOML search-space file (or its TEXT, as a deployment carries it) over the defaults.
 
     Held fixed: ``defaults`` (the options' defaults), then the file's ``[fixed]``, then
     ``fixed`` (the options given); an option given with another value than ``[fixed]``
     is refused rather than one of them silently ignored.
     """
-    if path is None:
+    if path is None and text is None:
         return default_space({**(defaults or {}), **(fixed or {})})
-    path = Path(path)
+    if text is not None and path is not None:
+        raise SearchSpaceError("give the search space as a file or as its text, not both")
+    path = space_path(path) if text is None else "the search space given as text (the request's `space_text`)"
     try:
-        document = tomllib.loads(path.read_text())
+        document = tomllib.loads(path.read_text() if text is None else text)
     except FileNotFoundError:
-        raise SearchSpaceError(f"search-space file {path} does not exist; pass an existing TOML file to --space") from None
+        raise SearchSpaceError(
+            f"search-space file {path} does not exist on this machine; pass an existing TOML file to --space, "
+            "or, to a deployment whose runs execute on other machines, the file's text as the request's `space_text`"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SearchSpaceError(f"search-space file {path} is not valid TOML: {exc}") from None
+        label = f"search-space file {path}" if text is None else path
+        raise SearchSpaceError(f"{label} is not valid TOML: {exc}") from None
     unknown_sections = set(document) - {"space", "fixed", "grid"}
     if unknown_sections:
         raise SearchSpaceError(
@@ -203,7 +198,7 @@ def load_space(
     return SearchSpace(dimensions=dimensions, fixed={**(defaults or {}), **file_fixed, **(fixed or {})}, grid=grid)
 
 
-def _parse_dimension(path: Path, name: str, spec: Any) -> Dimension:
+def _parse_dimension(path: Path | str, name: str, spec: Any) -> Dimension:
     where = f"{path}: [space.{name}]"
     if name not in SEARCHABLE:
         raise SearchSpaceError(f"{where}: unknown parameter; searchable parameters: {sorted(SEARCHABLE)}")
@@ -264,7 +259,7 @@ def check_space(space: SearchSpace, n_train: int | None = None, workers: int = 1
     if not isinstance(n_hidden, int) or not 0 <= n_hidden <= MAX_HIDDEN_LAYERS:
         raise SearchSpaceError(f"{where}: n_hidden goes up to {n_hidden!r}; use 0 to {MAX_HIDDEN_LAYERS} hidden layers")
     hidden = [largest(space, name) for name in HIDDEN_NAMES[:n_hidden]]
-    sizes = (INPUT_SIZE, *hidden, OUTPUT_SIZE)
+    sizes = (N_PIXELS, *hidden, N_CLASSES)
     itemsize = 8 if space.fixed.get("dtype") == "float64" else 4
     need, budget = network_bytes(sizes, largest(space, "batch_size"), itemsize), memory_budget(workers)
     if need > budget:
@@ -345,7 +340,7 @@ def config_from_params(params: dict[str, Any], space: SearchSpace) -> TrainConfi
     n_hidden = int(values.get("n_hidden", 1))
     hidden = [int(values.get(name, 100)) for name in HIDDEN_NAMES[:n_hidden]]
     config_values = {k: v for k, v in values.items() if k in CONFIG_FIELDS}
-    return TrainConfig(sizes=(INPUT_SIZE, *hidden, OUTPUT_SIZE), **config_values)
+    return TrainConfig(sizes=(N_PIXELS, *hidden, N_CLASSES), **config_values)
 
 
 def grid_size(space: SearchSpace) -> int:

@@ -20,7 +20,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from runtime.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
-from runtime.settings import RDB_SCHEMES
+from runtime.settings import RDB_SCHEMES, Settings
 from tracking import stores
 from tracking.search_space import SearchSpace
 
@@ -34,6 +34,8 @@ SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_siz
 METRIC_NAME = "val/accuracy"
 #: The trial's user attribute that links it to its MLflow run (optuna-dashboard shows it beside the trial).
 RUN_URL_ATTR = "mlflow_run_url"
+#: Why a trial failed by Optuna's heartbeat failed; Optuna fails it before anyone can set its ``fail_reason``.
+STALE_REASON = "its worker stopped sending heartbeats (killed, hung or cut off from the storage)"
 log = logging.getLogger(__name__)
 
 
@@ -66,11 +68,9 @@ def is_journal(url: str) -> bool:
     return "://" not in url
 
 
-def heartbeat_settings() -> tuple[int, int]:
+def heartbeat_settings(settings: Settings) -> tuple[int, int]:
     """(heartbeat_interval, grace_period) in seconds: REDES_OPTUNA_HEARTBEAT="10,30" or the defaults."""
-    from runtime.settings import Settings
-
-    text = Settings.from_env().optuna_heartbeat  # checked there: a bad value is a SettingsError
+    text = settings.optuna_heartbeat  # checked by Settings: a bad value is a SettingsError
     if not text:
         return HEARTBEAT_INTERVAL, GRACE_PERIOD
     interval, grace = (int(part) for part in text.split(","))
@@ -86,10 +86,12 @@ class StaleTrialCallback:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.retry(study, trial)
         try:
-            from tracking import mlflow_store
+            from mlflow.tracking import MlflowClient
+
             from tracking.orphans import end_orphaned_run
 
-            end_orphaned_run(mlflow_store.configure(), trial, "its worker stopped sending heartbeats (killed or hung)")
+            # the store of this worker process, which mlflow_store.configure set before optimize() could call this
+            end_orphaned_run(MlflowClient(), trial, STALE_REASON)
         except Exception as exc:  # the trial is failed and retried either way; say why the run was not ended
             log.warning("trial %s: could not end its MLflow run: %s", trial.number, exc)
 
@@ -97,14 +99,13 @@ class StaleTrialCallback:
 def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None):
     """Open a storage from a database URL or a journal file path.
 
-    A database gets heartbeats (REDES_OPTUNA_HEARTBEAT="interval,grace" seconds, default
-    10,30): a trial whose worker stops beating is failed by the next ``optimize()`` of any
+    A database gets heartbeats (the workers pass :func:`heartbeat_settings`, default 10,30
+    seconds): a trial whose worker stops beating is failed by the next ``optimize()`` of any
     worker, retried with the same parameters, and its MLflow run ended KILLED.
     """
     check_storage_url(url)
-    default_interval, default_grace = heartbeat_settings()
-    heartbeat_interval = heartbeat_interval or default_interval
-    grace_period = grace_period or default_grace
+    heartbeat_interval = heartbeat_interval or HEARTBEAT_INTERVAL
+    grace_period = grace_period or GRACE_PERIOD
     scheme = url.split("://", 1)[0] if "://" in url else None
     if scheme is None:
         path = Path(url)
@@ -271,8 +272,19 @@ def summary(study: optuna.Study) -> dict[str, Any]:
         "best_run_id": best.user_attrs.get("mlflow_run_id") if best else None,
         "best_run_url": best.user_attrs.get(RUN_URL_ATTR) if best else None,
         "best_seconds": best.user_attrs.get("seconds") if best else None,
-        "fail_reasons": sorted({str(t.user_attrs["fail_reason"])[:300] for t in trials if "fail_reason" in t.user_attrs})[:3],
+        "fail_reasons": sorted({reason[:300] for t in trials if (reason := fail_reason(t, trials))})[:3],
     }
+
+
+def fail_reason(trial: optuna.trial.FrozenTrial, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """Why TRIAL failed: its ``fail_reason``, or, for a trial the heartbeat failed (no attribute can be set on it
+    then), the stale heartbeat and the trial that retried it (Optuna's ``failed_trial`` on the retry)."""
+    if "fail_reason" in trial.user_attrs:
+        return str(trial.user_attrs["fail_reason"])
+    retries = [t.number for t in trials if t.system_attrs.get("failed_trial") == trial.number]
+    if trial.state == optuna.trial.TrialState.FAIL and retries:
+        return f"{STALE_REASON}; retried as trial {retries[0]}"
+    return None
 
 
 def dashboard_url(study: optuna.Study) -> str:

@@ -11,7 +11,6 @@ import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from mnist.split import read_manifest
 from runtime.settings import Settings
@@ -19,35 +18,24 @@ from tracking import mlflow_store, studies
 from tracking.datasets import log_split_inputs
 from tracking.objective import StudyContext
 from tracking.orphans import end_orphaned_parent_runs, fail_orphaned_trials, process_identity
-from tracking.search_space import load_space
+from tracking.study_request import StudyRequest
 
 
 def open_study(
-    settings: Settings,
-    name: str,
-    storage: str,
-    sampler: str,
-    pruner: str,
-    space_file: str | None,
-    fixed: dict[str, Any],
-    split_path: str,
-    enqueue: list[dict[str, Any]],
-    seed: int,
-    trials: int,
-    workers: int,
-    deadline: float | None = None,
-    diagnostics: bool = False,
+    settings: Settings, request: StudyRequest, storage: str, split_path: str, deadline: float | None = None
 ) -> tuple[StudyContext, list[int]]:
     """The context the workers share, and the numbers of the orphaned trials failed (and enqueued again)."""
+    name, sampler, pruner = request.name, request.sampler, request.pruner
     client = mlflow_store.configure(settings)
-    space = load_space(space_file, fixed)
+    space = request.space()
+    seed = space.fixed["seed"]
     split = read_manifest(split_path)["spec"]
     study = studies.create_or_load(name, studies.open_storage(storage), space, sampler, pruner, seed, split=split)
     orphans: list[int] = []
     if studies.is_journal(storage):  # a database has heartbeats instead (see tracking.studies.open_storage)
         orphans = fail_orphaned_trials(study, client)
     known = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(deepcopy=False)}
-    for params in enqueue:
+    for params in request.warm_start(space):
         if json.dumps(params, sort_keys=True) not in known:
             study.enqueue_trial(params, skip_if_exists=True)
     experiment_id = mlflow_store.experiment_id(client, name, settings)
@@ -65,8 +53,8 @@ def open_study(
             **{key: str(value) for key, value in process_identity().items()},
         },
     ).info.run_id
-    client.log_param(parent, "trials", trials)
-    client.log_param(parent, "workers", workers)
+    client.log_param(parent, "trials", request.trials)
+    client.log_param(parent, "workers", request.workers)
     client.log_param(parent, "sampler", sampler)
     client.log_param(parent, "pruner", pruner)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +72,8 @@ def open_study(
         experiment_id=experiment_id,
         parent_run_id=parent,
         seed=seed,
-        tracking_uri=settings.tracking_uri,
+        settings=settings,
         deadline=deadline,
-        diagnostics=diagnostics,
+        diagnostics=request.diagnostics,
     )
     return context, orphans

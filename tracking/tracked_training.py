@@ -61,7 +61,7 @@ def train_tracked(
     split: Any,
     params: Mapping[str, Any] | None = None,
     trial: optuna.Trial | None = None,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    on_epoch: Callable[[EpochMetrics], str | None] | None = None,
     diagnostics: bool = False,
     curves: CurveDrawer | None = None,
 ) -> TrackedResult:
@@ -83,17 +83,17 @@ def train_tracked(
         finally:
             tracking_seconds += time.perf_counter() - t0
 
-    def on_epoch_end(metrics: EpochMetrics) -> None:
+    def on_epoch_end(metrics: EpochMetrics) -> str | None:
         history.append(metrics)
         timed(logger.log_epoch, metrics)
-        if on_epoch is not None:
-            on_epoch(metrics)
+        asked = on_epoch(metrics) if on_epoch is not None else None
         if trial is not None:
             timed(trial.report, metrics.val_accuracy, metrics.epoch)
             if timed(trial.should_prune):
                 import optuna
 
                 raise optuna.TrialPruned(f"pruned at epoch {metrics.epoch} (val/accuracy {metrics.val_accuracy:.4f})")
+        return asked
 
     try:
         timed(logger.log_params, {**config_params(config), **(params or {})})
@@ -156,7 +156,7 @@ def train_tracked(
     t0 = time.perf_counter()
     logger.end("FINISHED")
     if curves is not None:
-        curves.submit(logger.run_id, result.history, result.best_epoch)
+        curves.submit(logger.client, logger.run_id, result.history, result.best_epoch)
     tracking_seconds += time.perf_counter() - t0
     return TrackedResult(result=result, run_id=logger.run_id, tracking_seconds=tracking_seconds)
 
@@ -171,23 +171,22 @@ class CurveDrawer:
     warned about: its trial, whose weights and metrics are recorded, stays COMPLETE.
     """
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self) -> None:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redes-curves")
 
-    def submit(self, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
-        self._thread.submit(self._draw, run_id, list(history), best_epoch)
+    def submit(self, client: Any, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
+        self._thread.submit(self._draw, client, run_id, list(history), best_epoch)
 
-    def _draw(self, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
+    def _draw(self, client: Any, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
         try:
             with tempfile.TemporaryDirectory(prefix="redes-curve-") as tmp:
                 curve = plots.learning_curve(history, best_epoch, Path(tmp) / CURVE_FILE)
-                self.client.log_artifact(run_id, str(curve), CURVE_ARTIFACT)
+                client.log_artifact(run_id, str(curve), CURVE_ARTIFACT)
         except Exception as exc:  # noqa: BLE001 - a missing picture must not stop the study
             reason = f"{type(exc).__name__}: {exc}"
             log.warning("the learning curve of MLflow run %s could not be drawn or logged: %s", run_id, reason)
             try:
-                self.client.set_tag(run_id, CURVE_ERROR_TAG, reason[:5000])
+                client.set_tag(run_id, CURVE_ERROR_TAG, reason[:5000])
             except Exception as tag_exc:  # noqa: BLE001
                 log.warning("nor could run %s be tagged %s: %s", run_id, CURVE_ERROR_TAG, tag_exc)
 

@@ -179,6 +179,7 @@ def test_quoted_lines_match_loosely_only_where_asked(expected, actual, approx, o
     assert matches(expected, actual, approx) is ok
 
 
+@pytest.mark.integration  # a real Prefect server (prefect_api); about 7 minutes alone on 2 cores
 def test_every_command_of_the_tutorial_runs_and_prints_what_it_quotes(tmp_path, tmp_path_factory, mnist_dir, prefect_api):
     steps = tutorial_steps(TUTORIAL.read_text())
     assert len(steps) >= 8, "the tutorial has a runnable block per step of the lecture"

@@ -9,6 +9,8 @@ from threadpoolctl import threadpool_limits
 from core.baselines import AverageDarkness, accuracy
 from mnist.idx import read_idx
 
+pytestmark = pytest.mark.integration  # the real MNIST, a few CPU minutes
+
 
 def load(mnist_dir, kind):
     """The images as the stored split holds them (float32, /255), and the labels."""

@@ -13,6 +13,8 @@ from mnist.download import fetch_mnist
 from mnist.idx import read_idx
 from mnist.split import MANIFEST, SplitSpec, load_split, verify_split, write_split
 
+pytestmark = pytest.mark.integration  # the real MNIST, written and read back
+
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from support.study_cli import QUIET
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OPEN_STORES = """
 import sys, time

@@ -119,6 +119,7 @@ def test_a_user_store_left_with_the_published_password_gets_the_configured_one_o
     assert "Replaced the insecure default password" in server.mlflow_log.read_text()
 
 
+@pytest.mark.timeout(1200)  # its own study waits up to 900 s
 def test_a_study_logs_its_runs_with_the_tracking_credentials(tmp_path, redes_env, auth_mlflow, security_helpers, monkeypatch):
     env = redes_env(tmp_path / "optuna-journal.log", **auth_mlflow.client_env())
     started = time.monotonic()

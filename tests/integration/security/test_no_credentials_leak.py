@@ -159,6 +159,7 @@ def optuna_records(storage_url: str) -> list[dict]:
     return records
 
 
+@pytest.mark.timeout(1200)  # its own sampling waits up to 900 s
 def test_no_password_in_command_lines_logs_files_or_run_records(
     tmp_path, tmp_path_factory, redes_env, optuna_postgres_url, security_helpers, monkeypatch
 ):

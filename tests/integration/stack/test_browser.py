@@ -96,13 +96,14 @@ def test_the_runs_table_and_the_study_page_render_the_study_and_its_trials(
     chromium, prefect_harness, tracked_env, mlflow_server, tmp_path
 ):
     from flows.study import run_study
+    from tracking.study_request import StudyRequest
 
     study = f"browser-{uuid.uuid4().hex[:6]}"
     (tmp_path / "space.toml").write_text(SPACE)
-    outcome = run_study(
+    outcome = run_study(StudyRequest(
         workers=1, name=study, trials=2, sampler="random", pruner="none", space_file=str(tmp_path / "space.toml"),
-        fixed={"epochs": 1, "patience": 1, "seed": 0}, train_size=2_000, val_size=500,
-    )  # fmt: skip
+        epochs=1, patience=1, seed=0, train_size=2_000, val_size=500,
+    ))  # fmt: skip
     assert outcome["trials"] == 2
     from mlflow.tracking import MlflowClient
 

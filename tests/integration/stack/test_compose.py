@@ -13,11 +13,14 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from runtime.settings import SETTINGS_NAMES
+
+pytestmark = pytest.mark.integration  # the real Compose binary
 
 TELEMETRY_NAMES = {"DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "PREFECT_SERVER_ANALYTICS_ENABLED"}
 THREAD_NAMES = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
@@ -172,6 +175,42 @@ def test_mlflow_server_options(model):
     assert mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"].endswith("@postgres:5432/mlflow")
     health = mlflow["healthcheck"]["test"]
     assert "--host-header" in health and health[health.index("--host-header") + 1] == "mlflow:5000"
+
+
+def test_the_worker_needs_nothing_on_the_servers_disk(model):
+    """A worker may run on another machine (tests/integration/stack/test_netns_workers.py runs them so): the
+    worker service shares no volume with a server service, mounts nothing of the host, reaches every store
+    by a network URL, and keeps its data in a volume of its own."""
+    services = model["services"]
+    worker = services["prefect-worker"]
+    assert "volumes_from" not in worker
+    server_volumes = {
+        volume["source"] for name, service in services.items() if name != "prefect-worker"
+        for volume in service.get("volumes", []) if volume["type"] == "volume"
+    }  # fmt: skip
+    own = []
+    for volume in worker.get("volumes", []):
+        assert volume["type"] == "volume", f"prefect-worker mounts {volume.get('source')} of the host: a worker machine has no such path"
+        assert volume["source"] not in server_volumes, f"prefect-worker shares the volume {volume['source']} with a server"
+        own.append(volume["target"])
+    env = worker["environment"]
+    for name in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "REDES_OPTUNA_STORAGE"):
+        url = urlsplit(env[name])  # not a file, a SQLite database or a journal on some disk
+        assert url.scheme in ("http", "https", "postgresql+psycopg") and url.port, f"{name} is not a server's URL: {url.scheme}"
+        assert url.hostname in services, f"{name} names no service of the stack: {url.hostname}"
+    for name, value in env.items():  # any other path is inside the worker's own volumes
+        if value and value.startswith("/"):
+            assert any(value == t or value.startswith(t + "/") for t in own), f"{name}={value} is outside the worker's own volumes"
+    assert any(env["REDES_DATA_DIR"] == t for t in own)
+    for mirror in filter(None, (env.get("REDES_MNIST_MIRRORS") or "").split(",")):
+        assert mirror.startswith(("http://", "https://", "pypi:")), f"REDES_MNIST_MIRRORS holds a path: {mirror}"
+
+
+def test_prefect_server_builds_its_ui_where_its_user_can_write(model):
+    """The image installs Prefect as root and runs as redes: the UI's copy goes to redes's home (seen in
+    test_netns_workers.py: a server user that cannot write the package serves no UI)."""
+    env = model["services"]["prefect-server"]["environment"]
+    assert env["PREFECT_UI_STATIC_DIRECTORY"] == "/home/redes"
 
 
 def test_no_credentials_on_command_lines(model):

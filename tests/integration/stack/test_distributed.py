@@ -27,6 +27,7 @@ FLOW_RUNS = 2
 FLOW_RUN_TIMEOUT = 900.0
 
 
+@pytest.mark.timeout(1500)  # the stack starts (up to 240 s), then the flow runs get FLOW_RUN_TIMEOUT
 def test_two_workers_share_one_study_on_postgresql(pg_databases, stack_helpers, tmp_path, tmp_path_factory, mnist_dir, repo_root):
     conftest = stack_helpers
     started = time.monotonic()
@@ -39,11 +40,10 @@ def test_two_workers_share_one_study_on_postgresql(pg_databases, stack_helpers, 
         study = f"dist-{uuid.uuid4().hex[:8]}"
         space = tmp_path / "space.toml"
         space.write_text(SPACE)
-        parameters = {
+        parameters = {"request": {
             "name": study, "trials": TRIALS_PER_RUN, "workers": 1, "sampler": "tpe", "pruner": "none",
-            "space_file": str(space), "fixed": {"epochs": 2, "patience": 2, "seed": 0},
-            "train_size": 2_000, "val_size": 500,
-        }  # fmt: skip
+            "space_file": str(space), "epochs": 2, "patience": 2, "seed": 0, "train_size": 2_000, "val_size": 500,
+        }}  # fmt: skip
         with conftest.prefect_client(stack.prefect_api) as client:
             deployment_id = deploy_study(stack, repo_root)
             triggered = time.monotonic()

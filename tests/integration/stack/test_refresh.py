@@ -44,6 +44,7 @@ def test_refresh_re_evaluates_the_champion_on_the_test_set(prefect_harness, embe
     from mnist.split import load_split
     from flows.prepare_data import prepare_data
     from flows.refresh import refresh
+    from runtime.settings import Settings
     from tracking import champion, mlflow_store
     from tracking.registry import REFRESH_EXPERIMENT, champion_version
 
@@ -52,8 +53,9 @@ def test_refresh_re_evaluates_the_champion_on_the_test_set(prefect_harness, embe
     network.save(tmp_path / "network.npz")
     expected = champion.evaluate(network, split.X_test, split.y_test)
 
-    client = mlflow_store.configure()
-    parent = client.create_run(mlflow_store.experiment_id(client, "refresh-test"), run_name="study-refresh-test").info.run_id
+    settings = Settings.from_env()
+    client = mlflow_store.configure(settings)
+    parent = client.create_run(mlflow_store.experiment_id(client, "refresh-test", settings), run_name="study-refresh-test").info.run_id
     client.log_metric(parent, "test/accuracy", 0.5)
     version, promoted = champion.register(client, parent, tmp_path / "network.npz", val_accuracy=0.25)
     client.set_terminated(parent)

@@ -21,6 +21,8 @@ from runtime.servers import (
     stop_server,
 )
 
+pytestmark = pytest.mark.integration  # real processes and ports
+
 
 def test_start_server_waits_for_health_and_stop_frees_the_port(tmp_path):
     port = free_port()

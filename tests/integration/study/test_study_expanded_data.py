@@ -15,13 +15,14 @@ SPACE = space_toml(hidden_1=(16, 40), n_hidden=(1, 1), batch_size=[32], activati
 
 def test_parent_run_shows_the_champions_expanded_batch(prefect_harness, tracked_env, tmp_path):
     from flows.study import run_study
+    from tracking.study_request import StudyRequest
 
     space = tmp_path / "space.toml"
     space.write_text(SPACE + "[space.momentum]\n\n[fixed]\nelastic_alpha = 34.0\n")
-    outcome = run_study(
+    outcome = run_study(StudyRequest(
         name="expanded", trials=2, sampler="random", pruner="none", space_file=str(space),
-        fixed={"epochs": 1, "patience": 1, "seed": 0}, enqueue=[], train_size=1_000, val_size=500,
-    )
+        epochs=1, patience=1, seed=0, train_size=1_000, val_size=500,
+    ))
     client = MlflowClient()
     parent = outcome["parent_run_id"]
     assert "plots/expanded_batch.png" in {a.path for a in client.list_artifacts(parent, "plots")}

@@ -15,21 +15,24 @@ SPACE = space_toml(hidden_1=(16, 48, "log"), n_hidden=(1, 1), batch_size=[32, 64
 
 def _study(tmp_path, name, trials, workers=1, enqueue=None, pruner="none", epochs=3):
     from flows.study import run_study
+    from tracking.study_request import StudyRequest
 
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
-    return run_study(
+    return run_study(StudyRequest(
         workers=workers,
         name=name,
         trials=trials,
         sampler="tpe",
         pruner=pruner,
         space_file=str(space),
-        fixed={"epochs": epochs, "patience": epochs, "seed": 0},
-        enqueue=enqueue or [],
+        epochs=epochs,
+        patience=epochs,
+        seed=0,
+        enqueue=tuple(enqueue or ()),
         train_size=2_000,
         val_size=1_000,
-    )
+    ))
 
 
 def _children(client, experiment_id):

@@ -16,13 +16,14 @@ SPACE = space_toml(hidden_1=(16, 40), n_hidden=(1, 1), batch_size=[32], activati
 
 def test_parent_run_has_optuna_plots_and_the_champions_pictures(prefect_harness, tracked_env, tmp_path):
     from flows.study import run_study
+    from tracking.study_request import StudyRequest
 
     space = tmp_path / "space.toml"
     space.write_text(SPACE)
-    outcome = run_study(
+    outcome = run_study(StudyRequest(
         name="pictures", trials=3, sampler="random", pruner="none", space_file=str(space),
-        fixed={"epochs": 2, "patience": 2, "seed": 0}, enqueue=[], train_size=1_000, val_size=500, diagnostics=True,
-    )
+        epochs=2, patience=2, seed=0, train_size=1_000, val_size=500, diagnostics=True,
+    ))
     client = MlflowClient()
     parent = outcome["parent_run_id"]
     logged = {a.path for folder in ("study", "plots", "evaluation") for a in client.list_artifacts(parent, folder)}

@@ -89,6 +89,7 @@ def test_train_json_is_one_object_on_stdout_and_the_epochs_go_to_stderr(redes_en
     assert sum(bool(EPOCH_LINE.match(line)) for line in done.stderr.splitlines()) == 3
 
 
+@pytest.mark.timeout(1200)  # its own study waits up to 900 s
 def test_a_study_with_two_workers_prints_its_summary_and_no_library_noise(redes_env, tmp_path, study_cli):
     env = quiet_by_default(redes_env(tmp_path / "optuna.log"))
     command = study_cli.study_command("quiet", trials=2, workers=2, epochs=2, train_size=1000)

@@ -46,3 +46,23 @@ def test_the_help_lists_every_new_flag():
     for flag in NEW_FLAGS:
         assert flag in result.output, flag
 
+
+
+def test_every_training_field_is_a_redes_train_option_with_the_configs_default():
+    """A new TrainConfig field needs its option here (the command passes options to the config by name),
+    and an option's default is the config's: the defaults are TrainConfig's, checked rather than typed twice."""
+    import inspect
+    from dataclasses import fields
+
+    from cli.train import NOT_OPTIONS, train
+    from core.config import TrainConfig
+
+    options = inspect.signature(train).parameters
+    for field in fields(TrainConfig):
+        if field.name in NOT_OPTIONS:
+            assert field.name not in options, field.name
+            continue
+        assert field.name in options, f"TrainConfig.{field.name} has no `redes train` option"
+        default = options[field.name].default
+        expected = ",".join(map(str, field.default)) if field.name == "sizes" else field.default
+        assert default == expected, f"--{field.name.replace('_', '-')} defaults to {default!r}, TrainConfig to {expected!r}"

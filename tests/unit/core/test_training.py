@@ -224,6 +224,22 @@ def test_exception_from_the_callback_passes_through_untouched(data):
     assert caught.value is raised
 
 
+def test_a_callback_that_returns_a_reason_stops_training_with_the_best_epoch_kept(data):
+    config = small_config(epochs=10, patience=10)
+    full = run(config, data)
+    seen = []
+
+    def budget(metrics):
+        seen.append(metrics.epoch)
+        return "budget" if metrics.epoch == 3 else None
+
+    stopped = run(config, data, on_epoch_end=budget)
+    assert seen == [1, 2, 3] and stopped.stop_reason == "budget" and stopped.stopped_epoch == 3
+    assert [m.val_accuracy for m in stopped.history] == [m.val_accuracy for m in full.history[:3]]
+    best = max(range(3), key=lambda i: (stopped.history[i].val_accuracy, -i))
+    assert stopped.best_epoch == best + 1 and stopped.best_val_accuracy == stopped.history[best].val_accuracy
+
+
 def test_last_partial_batch_is_trained_on(data, monkeypatch):
     X, y, Xv, yv = data
     sizes = []

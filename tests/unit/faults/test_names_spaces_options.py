@@ -114,14 +114,13 @@ def test_every_range_choice_and_fixed_value_is_checked_like_the_flags(workdir, t
 
 
 def test_fixed_in_the_space_file_is_honoured_and_options_win_only_where_given(tmp_path):
-    from tracking.search_space import FIXED_DEFAULTS, given_options, load_space
+    from tracking.study_request import FIXED_DEFAULTS, StudyRequest
 
     path = tmp_path / "space.toml"
     path.write_text("[fixed]\nepochs = 2\npatience = 1\n")
-    given = given_options(epochs=None, patience=None, seed=7, eta_schedule=None)
-    space = load_space(path, given, FIXED_DEFAULTS)
+    space = StudyRequest(space_file=str(path), seed=7).space()
     assert space.fixed == {"epochs": 2, "patience": 1, "seed": 7, "eta_schedule": False}
-    assert load_space(None, given, FIXED_DEFAULTS).fixed == {**FIXED_DEFAULTS, "seed": 7}
+    assert StudyRequest(seed=7).space().fixed == {**FIXED_DEFAULTS, "seed": 7}
 
 
 @pytest.mark.parametrize(

@@ -76,15 +76,17 @@ def studies_space():
 
 
 @pytest.mark.parametrize("text, expected", [("", (10, 30)), ("1,3", (1, 3)), (" 5 , 20 ", (5, 20))])
-def test_heartbeat_setting(monkeypatch, text, expected):
-    monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
-    assert studies.heartbeat_settings() == expected
+def test_heartbeat_setting(text, expected):
+    from runtime.settings import Settings
+
+    assert studies.heartbeat_settings(Settings.from_env({"REDES_OPTUNA_HEARTBEAT": text})) == expected
 
 
 @pytest.mark.parametrize("text", ["1", "a,b", "0,3", "3,3", "1,2,3"])
-def test_a_bad_heartbeat_setting_is_a_settings_error(monkeypatch, text):
+def test_a_bad_heartbeat_setting_is_a_settings_error(text):
     from runtime.settings import SettingsError
 
-    monkeypatch.setenv("REDES_OPTUNA_HEARTBEAT", text)
+    from runtime.settings import Settings
+
     with pytest.raises(SettingsError, match="REDES_OPTUNA_HEARTBEAT"):
-        studies.heartbeat_settings()
+        studies.heartbeat_settings(Settings.from_env({"REDES_OPTUNA_HEARTBEAT": text}))

@@ -8,6 +8,7 @@ import pytest
 from prefect._internal.engine import resolve_custom_flow_run_name
 
 from flows.study import main_job, mnist_study, study_task_runner
+from tracking.study_request import StudyRequest
 
 
 def parameters(flow, **given):
@@ -18,10 +19,10 @@ def parameters(flow, **given):
 
 @pytest.mark.parametrize("flow", [mnist_study, main_job])
 def test_the_flow_run_is_named_after_the_study(flow):
-    assert resolve_custom_flow_run_name(flow, parameters(flow, name="tutorial-grid")) == "study-tutorial-grid"
+    assert resolve_custom_flow_run_name(flow, parameters(flow, request=StudyRequest(name="tutorial-grid"))) == "study-tutorial-grid"
     assert resolve_custom_flow_run_name(flow, parameters(flow)) == "study-mnist"
 
 
 def test_the_name_survives_the_choice_of_task_runner():
     flow = mnist_study.with_options(task_runner=study_task_runner(1))
-    assert resolve_custom_flow_run_name(flow, parameters(flow, name="quick")) == "study-quick"
+    assert resolve_custom_flow_run_name(flow, parameters(flow, request=StudyRequest(name="quick"))) == "study-quick"

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from flows import schedules
-from cli.run import RUN_DEFAULTS
+from flows.defaults import MAIN_JOB
+from tracking.study_request import StudyRequest
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +35,33 @@ def test_prefect_yaml_parameters_are_the_ones_redes_serve_uses(prefect_yaml):
 
 def test_the_nightly_study_continues_the_study_of_redes_run():
     """Optuna refuses to continue a study with another search space: the fixed options must be `redes run`'s."""
-    nightly = schedules.nightly_parameters()
-    assert nightly["name"] == RUN_DEFAULTS["name"] == "mnist"
-    assert nightly["trials"] == schedules.NIGHTLY_TRIALS
-    assert nightly["fixed"] == {
-        "epochs": RUN_DEFAULTS["epochs"],
-        "patience": RUN_DEFAULTS["patience"],
-        "seed": RUN_DEFAULTS["seed"],
-        "eta_schedule": RUN_DEFAULTS["eta_schedule"],
-    }
-    assert (nightly["sampler"], nightly["pruner"]) == (RUN_DEFAULTS["sampler"], RUN_DEFAULTS["pruner"])
+    nightly = schedules.nightly_request()
+    assert nightly.name == MAIN_JOB.name == "mnist"
+    assert nightly.trials == schedules.NIGHTLY_TRIALS and nightly.enqueue == () and nightly.timeout_seconds is None
+    assert nightly.space().describe() == MAIN_JOB.space().describe()
+    assert nightly.space().fixed == {"epochs": 40, "patience": 10, "seed": 0, "eta_schedule": False}
+    assert nightly.space_file == "main" and "momentum" in nightly.space().dimensions
+    assert (nightly.sampler, nightly.pruner, nightly.train_size, nightly.val_size) == (
+        MAIN_JOB.sampler, MAIN_JOB.pruner, MAIN_JOB.train_size, MAIN_JOB.val_size,
+    )
+
+
+def test_the_study_flow_reads_the_deployment_parameters_back_into_the_request():
+    """What a deployment stores is JSON; Prefect validates it into the flow's one typed parameter."""
+    from flows.study import main_job, mnist_study
+
+    parameters = mnist_study.validate_parameters(schedules.nightly_parameters())
+    assert parameters["request"] == schedules.nightly_request()
+    changed = mnist_study.validate_parameters(schedules.nightly_parameters(name="other", mirrors=("/data/mnist",)))
+    assert changed["request"] == schedules.nightly_request(name="other", mirrors=("/data/mnist",))
+    assert main_job.validate_parameters({"request": MAIN_JOB.parameters()})["request"] == MAIN_JOB
+
+
+def test_the_request_field_names_are_the_study_flows_parameters_in_prefect_yaml(prefect_yaml):
+    """prefect.yaml spells the request out field by field: no field missing, none misspelt."""
+    nightly = {d["name"]: d for d in prefect_yaml["deployments"]}[schedules.NIGHTLY.name]["parameters"]
+    assert set(nightly) == {"request"}
+    assert set(nightly["request"]) == set(StudyRequest().parameters())
 
 
 def test_entrypoints_name_the_flows_they_schedule(repo_root):

@@ -87,7 +87,7 @@ def setup(tmp_path, monkeypatch):
         monkeypatch.setattr("prefect.task_runners.ProcessPoolTaskRunner", pools.fresh_pool)
         return pools
 
-    context = SimpleNamespace(study_name="s", storage=storage)
+    context = SimpleNamespace(study_name="s", storage=storage, settings=None)
     return study, context, make
 
 

@@ -59,7 +59,7 @@ def test_no_credentials_name_the_two_settings(server):
         check_reachable(url)
     assert str(caught.value) == (
         f"the MLflow tracking server at {url} requires a user name and password: set MLFLOW_TRACKING_USERNAME and "
-        'MLFLOW_TRACKING_PASSWORD (README, "MLflow basic authentication")'
+        'MLFLOW_TRACKING_PASSWORD (docs/operations.md, "MLflow basic authentication")'
     )
 
 

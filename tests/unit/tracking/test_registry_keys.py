@@ -127,3 +127,16 @@ def test_a_version_registered_by_hand_still_goes_to_redes_mnist(registry):
     run = client.create_run(experiment).info.run_id
     version, won = register(client, run, weights, 0.5)
     assert won and str(client.get_model_version_by_alias("redes-mnist", CHAMPION_ALIAS).version) == version
+
+
+def test_a_trial_is_registered_once_whatever_the_flow_runs_that_end_with_it(registry):
+    """Each worker's flow run of one study evaluates the best trial it sees: the second finds it registered."""
+    client, experiment, weights = registry
+    outcomes = []
+    for flow_run in range(2):
+        parent = client.create_run(experiment, run_name=f"study-shared-{flow_run}").info.run_id
+        outcomes.append(register(client, parent, weights, 0.9, provenance(manifest(), study="shared", trial=4, parent=parent)))
+    assert outcomes == [("1", True), ("1", False)]
+    assert [str(v.version) for v in client.search_model_versions("name = 'redes-mnist'")] == ["1"]
+    parent = client.create_run(experiment, run_name="study-shared-2").info.run_id
+    assert register(client, parent, weights, 0.95, provenance(manifest(), study="shared", trial=7, parent=parent)) == ("2", True)

@@ -76,11 +76,11 @@ def test_a_failed_call_fails_the_run_when_it_ends(tmp_path):
 def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path):
     client, experiment = store(tmp_path)
     runs = []
-    with CurveDrawer(client) as curves:
+    with CurveDrawer() as curves:
         for _ in range(2):
             logger = RunLogger(client, experiment, "trial")
             logger.end("FINISHED")
-            curves.submit(logger.run_id, [epoch(1), epoch(2)], 2)
+            curves.submit(client, logger.run_id, [epoch(1), epoch(2)], 2)
             runs.append(logger.run_id)
     for run_id in runs:
         assert [a.path for a in client.list_artifacts(run_id, "plots")] == ["plots/learning_curve.png"]
@@ -92,8 +92,8 @@ def test_a_curve_that_cannot_be_logged_is_tagged_and_the_study_goes_on(tmp_path)
     client, experiment = store(tmp_path)
     logger = RunLogger(client, experiment, "trial")
     logger.end("FINISHED")
-    with CurveDrawer(Refusing(client, "log_artifact")) as curves:
-        curves.submit(logger.run_id, [epoch(1)], 1)
+    with CurveDrawer() as curves:
+        curves.submit(Refusing(client, "log_artifact"), logger.run_id, [epoch(1)], 1)
     run = client.get_run(logger.run_id)
     assert "log_artifact failed" in run.data.tags[CURVE_ERROR_TAG]
     assert run.info.status == "FINISHED" and client.list_artifacts(logger.run_id) == []

@@ -9,7 +9,6 @@ import pytest
 from core.config import TrainConfig
 from tracking.search_space import (
     DEFAULT_SPACE,
-    KNOWN_GOOD,
     SearchSpaceError,
     config_from_params,
     default_space,
@@ -17,6 +16,7 @@ from tracking.search_space import (
     load_space,
     suggest,
 )
+from tracking.study_request import KNOWN_GOOD
 from tracking.run_logger import RunLogger  # noqa: F401  (tracking imports cleanly)
 from tracking.tracked_training import config_params
 
@@ -97,6 +97,7 @@ def test_bad_space_files_are_named(tmp_path, text, message):
 def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed(tmp_path):
     """GridSampler maps trial number → grid point through a shuffle seeded by its seed: workers must agree."""
     from tracking import studies
+    from runtime.settings import Settings
     from tracking.objective import StudyContext, worker_seed
 
     grid = tmp_path / "grid.toml"
@@ -105,7 +106,7 @@ def test_grid_workers_share_one_grid_order_and_other_samplers_get_their_own_seed
 
     def context(sampler):
         return StudyContext(study_name="s", storage="j.log", sampler=sampler, pruner="none", space=space,
-                            split_path="split", experiment_id="1", parent_run_id="p", seed=0)
+                            split_path="split", experiment_id="1", parent_run_id="p", settings=Settings.from_env(), seed=0)
 
     assert [worker_seed(context("tpe"), i) for i in range(3)] == [0, 1, 2]
     # two workers taking turns on one study visit the four grid points once each
@@ -177,3 +178,46 @@ def test_bad_extra_values_are_refused_as_the_flags_refuse_them(tmp_path, text, m
     path.write_text(text)
     with pytest.raises(SearchSpaceError, match=re.escape(message)):
         check_space(load_space(path), n_train=1000, where=str(path))
+
+
+def test_the_main_space_is_the_default_one_with_momentum_schedule_and_expanded_data():
+    from tracking.search_space import EXTRA_SPACE, check_space
+
+    space = load_space("main")
+    assert set(DEFAULT_SPACE) < set(space.dimensions)
+    assert {"momentum", "schedule", "shift", "rotate", "elastic_alpha"} <= set(space.dimensions)
+    assert space.dimensions["momentum"] == EXTRA_SPACE["momentum"]
+    check_space(space, n_train=50_000, workers=2, where="main")
+
+
+def test_known_good_sets_need_what_the_space_searches():
+    from tracking.study_request import StudyRequest
+
+    request = StudyRequest(enqueue=KNOWN_GOOD)
+    main = request.warm_start(load_space("main"))
+    assert main[0]["momentum"] == 0.9 and main[0]["elastic_alpha"] > 0  # the 99 % set goes first
+    for params in main:
+        config_from_params(params, load_space("main")).validate(n_train=50_000)
+    plain = request.warm_start(default_space())
+    assert plain and all(set(params) <= set(DEFAULT_SPACE) for params in plain)
+    assert len(plain) == len([p for p in KNOWN_GOOD if p.get("momentum", 0.0) == 0.0])
+
+
+def test_a_file_named_like_a_builtin_space_is_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "main").write_text("[fixed]\nepochs = 3\n")
+    assert load_space("main").fixed == {"epochs": 3}
+
+
+def test_a_space_given_as_text_is_the_space_of_the_same_file(tmp_path):
+    """A deployment carries the space's text: its runs execute on workers where the file's path means nothing."""
+    text = "[space.hidden_1]\nlow = 16\nhigh = 48\nlog = true\n\n[fixed]\nepochs = 3\n"
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    assert load_space(None, text=text).describe() == load_space(path).describe()
+    with pytest.raises(SearchSpaceError, match="not both"):
+        load_space(path, text=text)
+    with pytest.raises(SearchSpaceError, match="given as text.*unknown section"):
+        load_space(None, text="[spaces.eta]\nlow = 1\n")
+    with pytest.raises(SearchSpaceError, match="does not exist on this machine.*space_text"):
+        load_space(tmp_path / "on-another-machine.toml")

@@ -12,6 +12,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from runtime.settings import Settings
 from tracking import studies
 from tracking.mlflow_store import run_page_url, ui_base_url
 from tracking.objective import Objective, StudyContext
@@ -73,7 +74,8 @@ def test_each_trial_links_to_its_mlflow_run(tmp_path):
     ]:
         context = StudyContext(
             study_name="links", storage="memory", sampler="random", pruner="none", space=SPACE, split_path="",
-            experiment_id=experiment, parent_run_id=parent, tracking_uri=uri,
+            experiment_id=experiment, parent_run_id=parent,
+            settings=Settings.from_env({"MLFLOW_TRACKING_URI": uri}, workdir=tmp_path),
         )  # fmt: skip
         study.optimize(Objective(context, client, tiny_split()), n_trials=1)
         trial = study.trials[-1]
@@ -158,3 +160,23 @@ def test_the_top_trials_table_is_rounded():
         "user_attrs_seconds": 12.0, "state": "COMPLETE",
     }  # fmt: skip
     assert rows[1]["params_hidden_2"] is None
+
+
+def test_a_trial_running_when_the_budget_is_spent_completes_with_its_best_epoch(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("budget", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    space = SearchSpace(SPACE.dimensions, {**SPACE.fixed, "epochs": 5, "patience": 5})
+    study = studies.create_or_load("budget", optuna.storages.InMemoryStorage(), space, sampler="random", pruner="none")
+    context = StudyContext(
+        study_name="budget", storage="memory", sampler="random", pruner="none", space=space, split_path="",
+        experiment_id=experiment, parent_run_id=parent,
+        settings=Settings.from_env({"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}, workdir=tmp_path),
+        deadline=0.0,  # long past: the first epoch is the last
+    )  # fmt: skip
+    study.optimize(Objective(context, client, tiny_split()), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.user_attrs["stop_reason"] == "budget" and trial.user_attrs["stopped_epoch"] == 1
+    run = client.get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "budget"
