@@ -13,12 +13,15 @@ from rich.markup import escape
 
 from cli import baselines as baselines_command
 from cli import data as data_command
+from cli import down as down_command
 from cli import perceptron as perceptron_command
 from cli import run as run_command
 from cli import serve as serve_command
+from cli import status as status_command
 from cli import study as study_command
 from cli import train as train_command
 from cli import ui as ui_command
+from cli import up as up_command
 
 app = typer.Typer(
     name="redes",
@@ -29,6 +32,8 @@ app = typer.Typer(
 )
 #: Commands that read no setting: a bad value in the environment does not stop them.
 NO_SETTINGS = ("perceptron",)
+#: Commands that never talk to the Prefect server `redes up` recorded (they start, stop or show it, or need none).
+NO_RECORDED_PREFECT = ("perceptron", "ui", "up", "down", "status")
 
 
 @app.callback()
@@ -49,10 +54,17 @@ def options(
     if ctx.invoked_subcommand in NO_SETTINGS:
         return
     try:
-        Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(BAD_INPUT) from None
+    if ctx.invoked_subcommand not in NO_RECORDED_PREFECT:
+        from cli.common import print_warning
+        from runtime.server_record import use_recorded_prefect
+
+        note = use_recorded_prefect(settings.workdir)  # sets PREFECT_API_URL unless the environment has one
+        if note:
+            print_warning(note)
 
 
 app.command("data")(data_command.data)
@@ -63,6 +75,9 @@ app.command("run")(run_command.run)
 app.command("ui")(ui_command.ui)
 app.command("serve")(serve_command.serve)
 app.command("baselines")(baselines_command.baselines)
+app.command("up")(up_command.up)
+app.command("down")(down_command.down)
+app.command("status")(status_command.status)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -174,32 +173,29 @@ def _api_url() -> str | None:
 
 def _start_local_prefect(port: int):
     """`prefect server start` on 127.0.0.1:PORT with Prefect's default database; returns it and its API URL."""
-    from runtime.servers import ServerError, child_env, port_in_use, start_server
+    from cli import local_servers
+    from runtime.servers import ServerError, port_in_use, stop_server, wait_for_servers
 
     if port_in_use(port):
         raise BadInput(
             f"port {port} is in use; if a Prefect server runs there, export PREFECT_API_URL=http://127.0.0.1:{port}/api, "
             "else pass another --prefect-port"
         )
-    prefect = Path(sys.executable).with_name("prefect")
-    env = child_env()
-    env.pop("PREFECT_API_URL", None)
-    log = Path.cwd() / ".redes" / "logs" / "prefect.log"
+    planned = local_servers.prefect_plan(port)
+    workdir = Path.cwd()
+    log = workdir / ".redes" / "logs" / "prefect.log"
     console.print(f"PREFECT_API_URL is unset: starting a Prefect server on 127.0.0.1:{port} (log: {log})", highlight=False)
+    # die_with_parent: even a `kill -9` of redes serve leaves no server listening
+    server = local_servers.spawn(planned, workdir, die_with_parent=True).server
     try:
-        server = start_server(
-            [str(prefect) if prefect.exists() else "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            health_url=f"http://127.0.0.1:{port}/api/health",
-            env=env,
-            log_path=log,
-            timeout=PREFECT_START_TIMEOUT,
-            name="prefect",
-            die_with_parent=True,  # even a `kill -9` of redes serve leaves no server listening
-        )  # fmt: skip
-    except ServerError as exc:
+        wait_for_servers([server], timeout=PREFECT_START_TIMEOUT)
+    except BaseException as exc:
+        stop_server(server, sig=planned.stop_signal)
+        if not isinstance(exc, ServerError):
+            raise
         err_console.print(f"[bold red]error:[/] the local Prefect server did not start: {exc}")
         raise typer.Exit(1) from None
-    return server, f"http://127.0.0.1:{port}/api"
+    return server, f"{planned.base_url}/api"
 
 
 def _interrupt(signum, frame) -> None:

@@ -255,13 +255,31 @@ def group_alive(pgid: int) -> bool:
 
 def pid_alive(pid: int) -> bool:
     """True while process PID exists and is not a zombie."""
-    if not _reachable(os.kill, pid):
-        return False
+    import psutil
+
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
         return True
-    return state not in ("Z", "X")
+
+
+def process_started(pid: int) -> float | None:
+    """When process PID started (seconds since the epoch), or None when there is none: with the PID,
+    it tells a process apart from a later one that reuses its PID."""
+    import psutil
+
+    try:
+        return round(psutil.Process(pid).create_time(), 2)  # the kernel counts in ticks of 10 ms
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def same_process(pid: int, started: float) -> bool:
+    """True while the process PID that started at STARTED (see :func:`process_started`) is alive."""
+    now = process_started(pid)
+    return now is not None and abs(now - started) < 0.015 and pid_alive(pid)
 
 
 def stop_process(
@@ -367,21 +385,16 @@ def _wait_gone(pid: int, pgid: int | None, popen: subprocess.Popen | None, deadl
 
 def group_has_live_members(pgid: int) -> bool:
     """Live (non-zombie) processes left in group PGID; orphans are reaped by init, not by us."""
+    import psutil
+
     if not group_alive(pgid):
         return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+    for process in psutil.process_iter(["status"]):
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                return True
+        except (ProcessLookupError, PermissionError):
             continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
     return False
 
 

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import optuna
 
+from runtime.servers import pid_alive, process_started, same_process
+
 OWNER_ATTRS = ("worker_host", "worker_pid", "worker_started")
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process PID in clock ticks since boot (Linux), to tell a reused PID apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def process_identity() -> dict[str, Any]:
     """Who runs a trial: host, PID and the PID's start time (stored as the trial's user attributes)."""
-    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "worker_started": _process_start(os.getpid()) or ""}
+    started = process_started(os.getpid())
+    return {"worker_host": socket.gethostname(), "worker_pid": os.getpid(), "worker_started": "" if started is None else f"{started:.2f}"}
 
 
 def _owner_is_dead(attrs: dict[str, Any]) -> bool:
@@ -37,14 +30,13 @@ def _owner_is_dead(attrs: dict[str, Any]) -> bool:
     if attrs.get("worker_host") != socket.gethostname() or "worker_pid" not in attrs:
         return False
     pid = int(attrs["worker_pid"])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return True
-    except PermissionError:
-        return False
-    started = attrs.get("worker_started")
-    return bool(started) and _process_start(pid) not in (None, started)
+    try:
+        started = float(attrs.get("worker_started") or "")
+    except ValueError:
+        return False  # no start time to compare: alive as far as we can tell
+    return not same_process(pid, started)
 
 
 def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None) -> list[int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cli.ui import PUBLISHED_MLFLOW_ADMIN_PASSWORD
+from cli.local_servers import PUBLISHED_MLFLOW_ADMIN_PASSWORD
 from runtime.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from cli import ui
+from cli import local_servers, ui
 from tracking import ui_views
 
 MLFLOW = "http://127.0.0.1:5000"
@@ -19,7 +19,7 @@ DASHBOARD = "http://127.0.0.1:8080/dashboard/studies/3"
 
 
 def running(name: str, pid: int) -> ui.Running:
-    planned = ui.Planned(name, [], {}, "", f"http://127.0.0.1:{pid}", f"/somewhere/a/rather/long/path/{name}.db")
+    planned = local_servers.Planned(name, [], {}, "", f"http://127.0.0.1:{pid}", f"/somewhere/a/rather/long/path/{name}.db")
     server = SimpleNamespace(pid=pid, seconds_to_ready=1.5, log_path=Path("/w/.redes/logs") / f"{name}.log")
     return ui.Running(planned, server)
 
