@@ -15,6 +15,7 @@ timestamp MLflow gives that epoch's metrics). Threads pinned to 1, telemetry off
 store embedded in a temporary folder, the Prefect server on 127.0.0.1 stopped by PID.
 
     .venv/bin/python benchmarks/bench_overhead.py
+    .venv/bin/python benchmarks/bench_overhead.py --trials-only     # the per-trial table alone
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def search_space(epochs: int):
 def trial_rows(trials) -> dict:
     """Per-trial wall (Optuna's datetimes) and training (user attribute ``seconds``) of complete trials."""
     done = [t for t in trials if t.state.name == "COMPLETE"]
+    span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     return {
         "n": len(done),
+        "span": span.total_seconds(),  # first trial's start to last trial's end: the gaps between trials too
         "trial_wall": [(t.datetime_complete - t.datetime_start).total_seconds() for t in done],
         "training": [float(t.user_attrs["seconds"]) for t in done],
         "params": [t.params for t in sorted(done, key=lambda t: t.number)],
@@ -217,9 +220,10 @@ def start_up(root: Path, label: str, env: dict[str, str], repeats: int) -> list[
 def trial_line(name: str, row: dict) -> str:
     wall, training = statistics.mean(row["trial_wall"]), statistics.mean(row["training"])
     outside = row["wall"] - sum(row["trial_wall"])
+    all_in = row["span"] / row["n"]
     return (
         f"{name:<44} {row['n']:>6} {row['wall']:>8.1f} {outside:>10.1f} {wall:>10.3f} {training:>10.3f} "
-        f"{wall - training:>10.3f}"
+        f"{wall - training:>10.3f} {all_in:>10.3f} {all_in - training:>10.3f}"
     )
 
 
@@ -230,6 +234,10 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=5_000)
     parser.add_argument("--val-size", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3, help="Warm repeats of `redes --help` and `redes train`.")
+    parser.add_argument(
+        "--trials-only", action="store_true",
+        help="Only the per-trial table, without a Prefect server: no start-up timings (about 2 minutes).",
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"python {sys.version.split()[0]}; threads pinned to 1; telemetry off")
@@ -239,38 +247,44 @@ def main() -> None:
         split = prepare_split(data, args.train_size, args.val_size)
         local = redes_env(data, root / "prefect-home", None)
 
-        help_walls = [timed([REDES, "--help"], local, root)[1] for _ in range(args.repeats)]
-        startup = [(f"redes --help (median of {args.repeats})", statistics.median(help_walls))]
-        startup += start_up(root, "Prefect local mode", local, args.repeats)
+        startup = []
+        if not args.trials_only:
+            help_walls = [timed([REDES, "--help"], local, root)[1] for _ in range(args.repeats)]
+            startup = [(f"redes --help (median of {args.repeats})", statistics.median(help_walls))]
+            startup += start_up(root, "Prefect local mode", local, args.repeats)
         study_local = redes_study(root / "study-local", local, args.trials, args.epochs, args.train_size, args.val_size)
 
         space = search_space(args.epochs)
         bare = bare_loop(split, space, study_local["params"])
         glued = glued_loop(split, space, study_local["params"], root / "glued")
 
-        server, api_url = start_prefect_server(root)
-        try:
-            served = redes_env(data, root / "prefect-home", api_url)
-            startup += start_up(root, "Prefect server running", served, args.repeats)
-            study_served = redes_study(root / "study-served", served, args.trials, args.epochs, args.train_size, args.val_size)
-        finally:
-            from runtime.servers import stop_server
+        study_served = None
+        if not args.trials_only:
+            server, api_url = start_prefect_server(root)
+            try:
+                served = redes_env(data, root / "prefect-home", api_url)
+                startup += start_up(root, "Prefect server running", served, args.repeats)
+                study_served = redes_study(root / "study-served", served, args.trials, args.epochs, args.train_size, args.val_size)
+            finally:
+                from runtime.servers import stop_server
 
-            stop_server(server)
-        startup += [
-            ("redes study to first trial's first epoch, Prefect local mode", study_local["first_epoch"]),
-            ("redes study to first trial's first epoch, Prefect server running", study_served["first_epoch"]),
-        ]
-        same = bare["params"] == glued["params"] == study_local["params"] == study_served["params"]
+                stop_server(server)
+        startup.append(("redes study to first trial's first epoch, Prefect local mode", study_local["first_epoch"]))
+        if study_served:
+            startup.append(("redes study to first trial's first epoch, Prefect server running", study_served["first_epoch"]))
+        same = bare["params"] == glued["params"] == study_local["params"] == (study_served or study_local)["params"]
 
     print(f"\n{args.trials} trials of 784-100-10 sigmoid, mini-batch 10, {args.epochs} epochs on {args.train_size:,} "
           f"training + {args.val_size:,} validation images (same parameters in every loop: {'yes' if same else 'NO'})")
-    print(f"{'loop':<44} {'trials':>6} {'wall s':>8} {'outside s':>10} {'trial s':>10} {'training s':>10} {'overhead s':>10}")
+    print(f"{'loop':<44} {'trials':>6} {'wall s':>8} {'outside s':>10} {'trial s':>10} {'training s':>10} {'overhead s':>10} "
+          f"{'span s':>10} {'all-in s':>10}")
     print(trial_line("bare Optuna loop calling core", bare))
     print(trial_line("Optuna + MLflow glued by hand (SQLite)", glued))
     print(trial_line("redes study, 1 worker, Prefect local mode", study_local))
-    print(trial_line("redes study, 1 worker, Prefect server running", study_served))
-    print("(outside: wall time before and after the trials; trial, training, overhead: mean per trial)")
+    if study_served:
+        print(trial_line("redes study, 1 worker, Prefect server running", study_served))
+    print("(outside: wall time before and after the trials; trial, training, overhead: mean per trial;\n"
+          " span: first trial's start to last trial's end over trials, gaps between trials included; all-in: span − training)")
     print(f"\n{'start-up':<66} {'wall s':>8}")
     for name, seconds in startup:
         print(f"{name:<66} {seconds:>8.2f}")

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from mlflow.entities import RunTag
 from threadpoolctl import threadpool_limits
 
 from runtime.settings import Settings
 from tracking import interruption, mlflow_store, studies
 from tracking.orphans import process_identity
-from tracking.run_logger import RunLogger
+from tracking.run_logger import RunLogger, writer
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
-from tracking.tracked_training import train_tracked
+from tracking.tracked_training import CurveDrawer, train_tracked
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,11 @@ class StudyContext:
 class Objective:
     """Validation accuracy of one trial's network (the test set is never seen during the search)."""
 
-    def __init__(self, context: StudyContext, client: Any, split: Any) -> None:
+    def __init__(self, context: StudyContext, client: Any, split: Any, curves: CurveDrawer | None = None) -> None:
         self.context = context
         self.client = client
         self.split = split
+        self.curves = curves
         self.tracking_uri = context.settings.tracking_uri
         self.calls = 0  # trials this process started, finished or not
         self.trial: optuna.Trial | None = None  # the latest of them
@@ -102,15 +106,10 @@ class Objective:
         trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(
             logger, config, self.split, params=params, trial=trial, on_epoch=self._on_epoch,
-            diagnostics=ctx.diagnostics,
+            diagnostics=ctx.diagnostics, curves=self.curves,
         )
-        result = tracked.result
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("stopped_epoch", result.stopped_epoch)
-        trial.set_user_attr("stop_reason", result.stop_reason)
-        trial.set_user_attr("seconds", round(result.seconds, 3))
-        trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))
-        return result.best_val_accuracy
+        trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))  # best_epoch, …: train_tracked
+        return tracked.result.best_val_accuracy
 
 
     def _on_epoch(self, metrics) -> str | None:
@@ -141,17 +140,30 @@ def stop_when_asked(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Non
         study.stop()
 
 
-def tag_final_state(client: Any):
-    """A study callback: write the trial's final Optuna state onto its MLflow run."""
+class FinalStateTags:
+    """A study callback: the trial's final Optuna state (and why it failed) onto its MLflow run, in one call.
 
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    The call is made by the process's tracking thread while the next trial starts; :meth:`wait`
+    waits for every one and raises the first that failed.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._pending: list[Future] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            client.set_tag(run_id, "optuna.trial_state", trial.state.name)
+            tags = [RunTag("optuna.trial_state", trial.state.name)]
             if trial.user_attrs.get("fail_reason"):
-                client.set_tag(run_id, "fail_reason", str(trial.user_attrs["fail_reason"])[:5000])
+                tags.append(RunTag("fail_reason", str(trial.user_attrs["fail_reason"])[:5000]))
+            self._pending.append(writer().submit(self.client.log_batch, run_id, tags=tags))
 
-    return callback
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        wait_all(pending)
+        for future in pending:
+            future.result()
 
 
 def worker_seed(context: StudyContext, worker_index: int) -> int:
@@ -170,7 +182,7 @@ def run_worker(
     """Run trials of the study in this process until ``n_trials`` or ``timeout``; return how many ran."""
     from mnist.split import load_split  # the split reader lives with the data flow
 
-    with threadpool_limits(limits=blas_threads):
+    with threadpool_limits(limits=blas_threads), CurveDrawer() as curves:
         client = mlflow_store.configure(context.settings)
         storage = studies.open_storage(context.storage, *studies.heartbeat_settings(context.settings))
         studies.quiet_optuna()
@@ -184,7 +196,8 @@ def run_worker(
         before = len(study.get_trials(deepcopy=False))
         if interruption.stop_requested():
             return 0
-        objective = Objective(context, client, split)
+        objective = Objective(context, client, split, curves)
+        final_states = FinalStateTags(client)
         started = time.monotonic()
         while True:
             left = None if timeout is None else timeout - (time.monotonic() - started)
@@ -196,7 +209,7 @@ def run_worker(
                     n_trials=None if n_trials is None else n_trials - objective.calls,
                     timeout=left,
                     catch=(Exception,),
-                    callbacks=[tag_final_state(client), stop_when_asked],
+                    callbacks=[final_states, stop_when_asked],
                 )
                 break
             except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
@@ -209,6 +222,7 @@ def run_worker(
                     "(its heartbeats stopped); its parameters run again as a new trial, this worker goes on",
                     objective.trial.number,
                 )
+        final_states.wait()
         return len(study.get_trials(deepcopy=False)) - before
 
 

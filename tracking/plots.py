@@ -17,18 +17,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 IMAGE_SIDE = 28  # MNIST digits are 28×28
 TILE_GAP = 2  # pixels of background between the tiles of a mosaic
 RECEPTIVE_FIELD_LIMIT = 100  # tiles drawn at most: the first hidden units
 TILES_KEY, GRID_KEY = "redes:tiles", "redes:grid"  # PNG text chunks of the receptive-field picture
+CURVE_MARGINS = {"left": 0.09, "right": 0.98, "bottom": 0.12, "top": 0.9, "wspace": 0.3}  # of a 10 × 4 in figure
 
 
 def learning_curve(history: Sequence, best_epoch: int | None, path: str | Path, title: str = "") -> Path:
     """Accuracy and loss per epoch for training and validation, the early-stopping point marked."""
     epochs = [m.epoch for m in history]
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    fig = Figure(figsize=(10, 4), dpi=100)  # not pyplot's: drawn on a study worker's background thread
+    acc_ax, loss_ax = fig.subplots(1, 2)
     acc_ax.plot(epochs, [m.train_accuracy for m in history], "o-", label="train", markersize=3)
     acc_ax.plot(epochs, [m.val_accuracy for m in history], "o-", label="validation", markersize=3)
     loss_ax.plot(epochs, [m.train_loss for m in history], "o-", label="train", markersize=3)
@@ -42,8 +45,8 @@ def learning_curve(history: Sequence, best_epoch: int | None, path: str | Path, 
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title or "learning curve")
-    fig.tight_layout()
-    return _save(fig, path)
+    fig.subplots_adjust(**CURVE_MARGINS)  # fixed: tight_layout would draw the figure twice, for every trial
+    return _save(fig, path, compress_level=1)
 
 
 def confusion_matrix_plot(matrix: np.ndarray, path: str | Path, title: str = "confusion matrix (test)") -> Path:
@@ -253,10 +256,19 @@ def _with_background(name: str, color: str):
     return matplotlib.colormaps[name].with_extremes(bad=color)
 
 
-def _save(fig, path: str | Path, metadata: Mapping[str, str] | None = None, tight: bool = False) -> Path:
-    """Write ``fig`` as a PNG (``tight``: cropped to what was drawn, for mosaics of fixed aspect) and close it."""
+def _save(
+    fig, path: str | Path, metadata: Mapping[str, str] | None = None, tight: bool = False, compress_level: int = 6
+) -> Path:
+    """Write ``fig`` as a PNG (``tight``: cropped to what was drawn, for mosaics of fixed aspect) and close it.
+
+    ``compress_level`` 1 instead of zlib's 6 encodes in a fifth of the time, for a file about 12 % larger.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata=dict(metadata or {}), bbox_inches="tight" if tight else None, pad_inches=0.1)
-    plt.close(fig)
+    fig.savefig(
+        path, metadata=dict(metadata or {}), bbox_inches="tight" if tight else None, pad_inches=0.1,
+        pil_kwargs={"compress_level": compress_level},
+    )
+    if fig.canvas.manager is not None:  # a pyplot figure
+        plt.close(fig)
     return path
