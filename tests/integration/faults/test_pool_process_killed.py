@@ -48,8 +48,14 @@ def test_a_killed_pool_process_costs_only_its_trial(tmp_path, redes_env, study_c
     assert 1 <= len(failed) <= 2  # the killed trial, and perhaps the other worker's, stopped with the pool
     for trial in failed:
         retries = [t for t in trials.values() if t.user_attrs.get("retry_of") == trial.number]
-        assert [t.params for t in retries] == [trial.params] and retries[0].state == TrialState.COMPLETE
-        assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+        assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+        # the other worker's trial may have been stopped while its parameters were being sampled: the retry
+        # runs what was sampled (and samples the rest), and no MLflow run existed yet to end
+        assert trial.params.items() <= retries[0].params.items()
+        if "mlflow_run_id" in trial.user_attrs:
+            assert client.get_run(trial.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+        else:
+            assert trial is not killed  # killed mid-trial, it had its run
 
     complete = [t for t in trials.values() if t.state == TrialState.COMPLETE]
     assert len(complete) == TRIALS

@@ -207,7 +207,7 @@ def test_no_password_in_command_lines_logs_files_or_run_records(
     records = prefect_records(since)
     for kind, items in records.items():
         absent(json.dumps([item.model_dump(mode="json") for item in items]), secrets, f"Prefect's {kind}")
-    study_runs = [run for run in records["flow runs"] if run.parameters.get("name") == NAME]
+    study_runs = [run for run in records["flow runs"] if (run.parameters.get("request") or {}).get("name") == NAME]
     assert study_runs, "the study's flow run was not found: nothing was searched"
     assert any(f"study {NAME}: best validation accuracy" in log.message for log in records["logs"])
     assert records["task runs"] and records["artifacts"]
