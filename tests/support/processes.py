@@ -45,3 +45,13 @@ def wait_gone(folder, timeout: float) -> float:
         assert time.monotonic() - started < timeout, f"still running after {timeout} s: {processes_in(folder)}"
         time.sleep(0.1)
     return time.monotonic() - started
+
+
+#: What every child process of a test runs with: offline, one BLAS thread.
+CHILD_ENV = {
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}

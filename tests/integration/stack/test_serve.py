@@ -22,16 +22,11 @@ from support.processes import wait_for_output
 from flows.schedules import NIGHTLY, WEEKLY_REFRESH
 from runtime.servers import free_port, group_has_live_members, port_in_use, start_process, start_server, stop_process, stop_server
 
+from support import processes
+
 pytestmark = pytest.mark.integration
 
-CHILD_ENV = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # the runner asks for due flow runs every 2 s (default 10 s)
-}
+CHILD_ENV = {**processes.CHILD_ENV, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}  # runner polls every 2 s (default 10 s)
 READY_MARK = "deployments are being served"  # printed by Prefect once both are registered
 TERMINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
 

@@ -22,15 +22,11 @@ import pytest
 from runtime.server_record import record_path
 from runtime.servers import free_port, group_alive, group_has_live_members, http_status, port_in_use, stop_process
 
+from support import processes
+
 pytestmark = pytest.mark.integration
 
-CHILD_ENV = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
+CHILD_ENV = dict(processes.CHILD_ENV)
 DATA = ["data", "--no-track", "--train-size", "100", "--val-size", "100"]
 
 
