@@ -49,11 +49,11 @@ def test_a_damaged_journal_is_one_line_naming_it_exit_1(workdir, journal, damage
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a database"])
-def test_a_damaged_mlflow_database_is_one_line_naming_it_exit_1(workdir, damage):
+def test_a_damaged_mlflow_database_is_one_line_naming_it_exit_1(workdir, mlflow_db, damage):
     from mlflow.tracking import MlflowClient
 
     database = workdir / "mlflow.db"
-    MlflowClient(f"sqlite:///{database}").create_experiment("e")
+    MlflowClient(mlflow_db).create_experiment("e")
     data = database.read_bytes()
     database.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"garbage" * 1000)
     before = database.read_bytes()

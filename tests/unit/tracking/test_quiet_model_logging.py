@@ -42,7 +42,7 @@ def mlflow_level():
 
 
 @pytest.mark.parametrize("level, shown", [(logging.WARNING, False), (logging.INFO, True)])
-def test_registering_prints_nothing_unless_mlflow_shows_info(tmp_path, monkeypatch, capfd, mlflow_level, level, shown):
+def test_registering_prints_nothing_unless_mlflow_shows_info(tmp_path, mlflow_db, monkeypatch, capfd, mlflow_level, level, shown):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -50,7 +50,7 @@ def test_registering_prints_nothing_unless_mlflow_shows_info(tmp_path, monkeypat
     from core.network import Network
     from tracking import champion
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_db
     monkeypatch.setattr(mlflow, "get_tracking_uri", lambda: uri)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)

@@ -79,11 +79,11 @@ def test_the_summary_note_says_why_a_slice_is_not_redes_mnist():
 
 
 @pytest.fixture
-def registry(tmp_path):
+def registry(tmp_path, mlflow_db):
     """A real MLflow store (SQLite and an artifact folder), a parent run and a small network to register."""
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_db
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment = client.create_experiment("records", artifact_location=(tmp_path / "artifacts").as_uri())

@@ -12,8 +12,8 @@ from tracking.run_logger import RunLogger, writer
 from tracking.tracked_training import CURVE_ERROR_TAG, CurveDrawer
 
 
-def store(tmp_path) -> tuple[MlflowClient, str]:
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def store(tmp_path, uri) -> tuple[MlflowClient, str]:
+    client = MlflowClient(uri)
     return client, client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
 
 
@@ -36,8 +36,8 @@ class Refusing:
         return getattr(self.client, name)
 
 
-def test_every_call_reaches_the_run_in_order_before_it_ends(tmp_path):
-    client, experiment = store(tmp_path)
+def test_every_call_reaches_the_run_in_order_before_it_ends(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(client, experiment, "trial-0")
     logger.log_params({"eta": 0.5, "sizes": (784, 10)})
     for n in (1, 2, 3):
@@ -51,8 +51,8 @@ def test_every_call_reaches_the_run_in_order_before_it_ends(tmp_path):
     assert run.data.metrics["val/best_accuracy"] == 0.43 and run.data.tags["stop_reason"] == "max_epochs"
 
 
-def test_a_call_that_failed_in_the_background_stops_training_at_the_next_epoch(tmp_path):
-    client, experiment = store(tmp_path)
+def test_a_call_that_failed_in_the_background_stops_training_at_the_next_epoch(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(Refusing(client, "log_batch"), experiment, "trial-0")
     logger.log_params({"eta": 0.5})  # fails on the writer thread
     writer().submit(lambda: None).result()  # the writer is past it: one thread, calls in order
@@ -62,8 +62,8 @@ def test_a_call_that_failed_in_the_background_stops_training_at_the_next_epoch(t
     assert client.get_run(logger.run_id).info.status == "FAILED"
 
 
-def test_a_failed_call_fails_the_run_when_it_ends(tmp_path):
-    client, experiment = store(tmp_path)
+def test_a_failed_call_fails_the_run_when_it_ends(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(Refusing(client, "log_artifact"), experiment, "trial-0")
     weights = tmp_path / "network.npz"
     weights.write_bytes(b"weights")
@@ -73,8 +73,8 @@ def test_a_failed_call_fails_the_run_when_it_ends(tmp_path):
     assert client.get_run(logger.run_id).info.status == "FAILED"
 
 
-def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path):
-    client, experiment = store(tmp_path)
+def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     runs = []
     with CurveDrawer() as curves:
         for _ in range(2):
@@ -88,8 +88,8 @@ def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path):
         assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_curve_that_cannot_be_logged_is_tagged_and_the_study_goes_on(tmp_path):
-    client, experiment = store(tmp_path)
+def test_a_curve_that_cannot_be_logged_is_tagged_and_the_study_goes_on(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(client, experiment, "trial")
     logger.end("FINISHED")
     with CurveDrawer() as curves:

@@ -63,13 +63,13 @@ def tiny_split(n_train=48, n_val=16):
     )  # fmt: skip
 
 
-def test_each_trial_links_to_its_mlflow_run(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_each_trial_links_to_its_mlflow_run(tmp_path, mlflow_db):
+    client = MlflowClient(mlflow_db)
     experiment = client.create_experiment("links", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment).info.run_id
     study = studies.create_or_load("links", optuna.storages.InMemoryStorage(), SPACE, sampler="random", pruner="none")
     for uri, base in [
-        (f"sqlite:///{tmp_path / 'mlflow.db'}", "http://127.0.0.1:5000"),  # what `redes ui` serves
+        (mlflow_db, "http://127.0.0.1:5000"),  # what `redes ui` serves
         ("http://bob:pw@tracking.example:5000", "http://tracking.example:5000"),  # the server, no password
     ]:
         context = StudyContext(
@@ -162,8 +162,8 @@ def test_the_top_trials_table_is_rounded():
     assert rows[1]["params_hidden_2"] is None
 
 
-def test_a_trial_running_when_the_budget_is_spent_completes_with_its_best_epoch(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_a_trial_running_when_the_budget_is_spent_completes_with_its_best_epoch(tmp_path, mlflow_db):
+    client = MlflowClient(mlflow_db)
     experiment = client.create_experiment("budget", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment).info.run_id
     space = SearchSpace(SPACE.dimensions, {**SPACE.fixed, "epochs": 5, "patience": 5})
@@ -171,7 +171,7 @@ def test_a_trial_running_when_the_budget_is_spent_completes_with_its_best_epoch(
     context = StudyContext(
         study_name="budget", storage="memory", sampler="random", pruner="none", space=space, split_path="",
         experiment_id=experiment, parent_run_id=parent,
-        settings=Settings.from_env({"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}, workdir=tmp_path),
+        settings=Settings.from_env({"MLFLOW_TRACKING_URI": mlflow_db}, workdir=tmp_path),
         deadline=0.0,  # long past: the first epoch is the last
     )  # fmt: skip
     study.optimize(Objective(context, client, tiny_split()), n_trials=1)

@@ -32,9 +32,9 @@ class ParamsRefused:
         return self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags, synchronous=synchronous)
 
 
-def store(tmp_path) -> tuple[MlflowClient, str]:
+def store(tmp_path, uri) -> tuple[MlflowClient, str]:
     """A SQLite MLflow store and one experiment in it."""
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(uri)
     return client, client.create_experiment("x", artifact_location=(tmp_path / "artifacts").as_uri())
 
 
@@ -47,8 +47,8 @@ def tiny_split() -> SimpleNamespace:
     )  # fmt: skip
 
 
-def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_failed(tmp_path):
-    client, experiment = store(tmp_path)
+def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_failed(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(ParamsRefused(client), experiment, "trial-0")
     split = tiny_split()
     trial = optuna.create_study().ask()
@@ -60,8 +60,8 @@ def test_a_failed_first_call_fails_the_trial_with_its_reason_and_ends_the_run_fa
     assert run.data.tags["stop_reason"] == "failed"
 
 
-def test_a_pruned_trial_ends_its_run_killed_and_the_pruning_reaches_optuna(tmp_path):
-    client, experiment = store(tmp_path)
+def test_a_pruned_trial_ends_its_run_killed_and_the_pruning_reaches_optuna(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
     logger = RunLogger(client, experiment, "trial-0")
     split = tiny_split()
     trial = optuna.create_study().ask()
