@@ -378,6 +378,7 @@ def train(
     rng: np.random.Generator | None = None,
     on_epoch_end: Callable[[EpochMetrics], str | None] | None = None,
     diagnostics: bool = False,
+    epochs_that_fit: Callable[[list[EpochMetrics]], int] | None = None,
 ) -> TrainResult:
     """Train ``network`` in place with mini-batch SGD and return how it went.
 
@@ -399,6 +400,11 @@ def train(
 
     ``diagnostics=True`` fills ``EpochMetrics.diagnostics`` with per-layer gradient and
     weight norms and saturation (see :class:`Diagnostics`); off, it costs nothing.
+
+    ``epochs_that_fit``, called after each epoch with the epochs so far, says how many epochs
+    a time budget leaves in all: the schedule then spans that many instead of ``config.epochs``
+    (never more, and at least one epoch beyond the current one), so that a cosine η has come
+    down by the time the budget stops training instead of being cut off at its height.
     """
     X_train = network.check_inputs(X_train)
     X_val = network.check_inputs(X_val)
@@ -440,10 +446,11 @@ def train(
             seconds=time.perf_counter() - started,
         )
 
+    span = config.epochs  # the epochs the schedule runs over; a time budget may shorten it
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        sgd.eta = eta = config.eta * eta_factor(config.schedule, epoch, config.epochs) * halving
-        sgd.momentum = config.momentum * momentum_factor(config.schedule, epoch, config.epochs)
+        sgd.eta = eta = config.eta * eta_factor(config.schedule, epoch, span) * halving
+        sgd.momentum = config.momentum * momentum_factor(config.schedule, epoch, span)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, by value
             train_loss, train_accuracy, diag = sgd.epoch(X_train, y_train, rng)
             val_loss, val_accuracy = network.evaluate(X_val, y_val, config.lmbda, n_train, check=False)
@@ -466,4 +473,6 @@ def train(
             break
         if decision == HALVE:
             halving /= 2
+        if epochs_that_fit is not None:
+            span = max(epoch + 1, min(span, epochs_that_fit(history)))  # only shorter, never behind the epoch
     return result(epoch, stop_reason)

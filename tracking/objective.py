@@ -107,6 +107,7 @@ class Objective:
         tracked = train_tracked(
             logger, config, self.split, params=params, trial=trial, on_epoch=self._on_epoch,
             diagnostics=ctx.diagnostics, curves=self.curves,
+            epochs_that_fit=self._epochs_that_fit if ctx.deadline is not None else None,
         )
         trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))  # best_epoch, …: train_tracked
         return tracked.result.best_val_accuracy
@@ -116,6 +117,9 @@ class Objective:
         interruption.check()
         return self._check_deadline()
 
+    def _epochs_that_fit(self, history) -> int:
+        return epochs_that_fit(history, self.context.deadline - time.time())
+
     def _check_deadline(self) -> str | None:
         """When the study's time budget is spent, a running trial stops like early stopping does: COMPLETE
         with its best epoch's weights and accuracy, ``stop_reason`` ``budget`` (a slow machine still gets
@@ -123,6 +127,14 @@ class Objective:
         if self.context.deadline is not None and time.time() > self.context.deadline:
             return BUDGET_SPENT
         return None
+
+
+def epochs_that_fit(history, seconds_left: float) -> int:
+    """The epochs so far and as many more as ``seconds_left`` holds at the recent pace (the median of the last
+    five epochs): a trial started late in the budget, or slowed by a busy machine, brings its η down in time."""
+    recent = sorted(metrics.seconds for metrics in history[-5:])
+    pace = max(recent[len(recent) // 2], 1e-3)
+    return len(history) + max(0, int(seconds_left / pace))
 
 
 def _record_interrupted(trial: optuna.Trial) -> None:

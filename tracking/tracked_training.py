@@ -64,6 +64,7 @@ def train_tracked(
     on_epoch: Callable[[EpochMetrics], str | None] | None = None,
     diagnostics: bool = False,
     curves: CurveDrawer | None = None,
+    epochs_that_fit: Callable[[list[EpochMetrics]], int] | None = None,
 ) -> TrackedResult:
     """Train on ``split`` with ``config``, logging to ``logger``'s run; end the run with a matching status.
 
@@ -71,6 +72,7 @@ def train_tracked(
     a pruned run ends KILLED, a diverged or failed one FAILED, and the exception goes on
     to Optuna, which records the trial as PRUNED or FAIL. With ``curves``, the learning curve
     is drawn and logged by that drawer after the run has ended; else here, before it ends.
+    ``epochs_that_fit`` fits the η schedule into a time budget (:func:`core.training.train`).
     """
     tracking_seconds = 0.0
     history: list[EpochMetrics] = []
@@ -100,7 +102,7 @@ def train_tracked(
         network = Network.from_config(config)
         result = train(
             network, split.X_train, split.y_train, split.X_val, split.y_val, config,
-            on_epoch_end=on_epoch_end, diagnostics=diagnostics,
+            on_epoch_end=on_epoch_end, diagnostics=diagnostics, epochs_that_fit=epochs_that_fit,
         )
     except _trial_pruned():
         _log_interrupted(logger, history, "pruned", "KILLED")

@@ -62,3 +62,30 @@ def test_train_uses_the_scheduled_eta_in_each_epoch(schedule):
                          schedule=schedule, momentum=0.5)
     result = train(Network.from_config(config), X, y, X, y, config)
     assert [m.eta for m in result.history] == pytest.approx([0.4 * f for f in factors(schedule, 6)])
+
+
+def test_a_time_budget_shortens_the_schedule_so_eta_comes_down_before_it_ends():
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (60, 6)), rng.integers(0, 3, 60)
+    config = TrainConfig(sizes=(6, 5, 3), eta=0.4, lmbda=0.0, batch_size=10, epochs=8, patience=None, schedule="cosine")
+    seen = []
+
+    def four_fit(history):
+        seen.append(len(history))
+        return 4
+
+    result = train(Network.from_config(config), X, y, X, y, config, epochs_that_fit=four_fit)
+    assert seen == list(range(1, 9))
+    etas = [m.eta for m in result.history]
+    # epoch 1 planned over 8 epochs, then over the 4 that fit; past them, always one epoch beyond the current one
+    spans = [8, 4, 4, 4, 5, 6, 7, 8]
+    assert etas == pytest.approx([0.4 * eta_factor("cosine", e, s) for e, s in zip(range(1, 9), spans)])
+    assert etas[3] < 0.15 * 0.4 and all(later < earlier for earlier, later in zip(etas, etas[1:]))
+
+
+def test_without_a_budget_the_schedule_spans_the_configured_epochs():
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (60, 6)), rng.integers(0, 3, 60)
+    config = TrainConfig(sizes=(6, 5, 3), eta=0.4, lmbda=0.0, batch_size=10, epochs=5, patience=None, schedule="cosine")
+    plenty = train(Network.from_config(config), X, y, X, y, config, epochs_that_fit=lambda history: 1_000)
+    assert [m.eta for m in plenty.history] == pytest.approx([0.4 * f for f in factors("cosine", 5)])

@@ -15,7 +15,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from runtime.settings import Settings
 from tracking import studies
 from tracking.mlflow_store import run_page_url, ui_base_url
-from tracking.objective import Objective, StudyContext
+from tracking.objective import Objective, StudyContext, epochs_that_fit
 from tracking.search_space import FloatRange, SearchSpace
 
 SPACE = SearchSpace(
@@ -180,3 +180,10 @@ def test_a_trial_running_when_the_budget_is_spent_completes_with_its_best_epoch(
     assert trial.user_attrs["stop_reason"] == "budget" and trial.user_attrs["stopped_epoch"] == 1
     run = client.get_run(trial.user_attrs["mlflow_run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "budget"
+
+
+def test_the_epochs_that_fit_follow_the_recent_pace():
+    epochs = [SimpleNamespace(seconds=s) for s in (30.0, 2.0, 2.0, 2.0, 9.0, 2.5)]
+    assert epochs_that_fit(epochs, 11.0) == 6 + 5  # the last five epochs' median is 2 s: a slow one does not count
+    assert epochs_that_fit(epochs[:4], 11.0) == 4 + 5  # nor a slow first one
+    assert epochs_that_fit(epochs, -3.0) == 6  # the budget is spent: no more
