@@ -56,6 +56,9 @@ def serve(
 
         check_name("--name", name)
         seconds = _check_options(cron, interval, train_size, val_size)
+        from flows.prefect_api import check_reachable
+
+        check_reachable()  # a PREFECT_API_URL that names no server; unset, serve starts its own
     nightly = schedules.nightly_parameters(
         name=name, trials=trials, epochs=epochs, patience=patience, train_size=train_size, val_size=val_size,
         mirrors=tuple(mirror) if mirror else None,

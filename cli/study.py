@@ -95,6 +95,9 @@ def run_study_command(request: StudyRequest, storage: str | None, main: bool = F
     from tracking import mlflow_store
 
     with user_errors():
+        from flows.prefect_api import check_reachable
+
+        check_reachable()
         if mlflow_store.is_embedded(settings.tracking_uri):
             stores.check_free_space(settings.workdir)
         mlflow_store.configure(settings)
