@@ -1,9 +1,10 @@
-"""The embedded stores' files: created once when two commands start together, checked before use.
+"""The stores: created once when two commands start together, checked before use.
 
 Two first ``redes study`` in a new folder would both create MLflow's SQLite schema (one
 crashes in MLflow's migration, "duplicate column name"): the first creation of a store
-runs under an exclusive lock on the folder that holds it. A damaged Optuna journal or
-SQLite file, or a disk too full to run, is one line naming the file and what to do.
+runs under an exclusive lock on the folder that holds it, or, on PostgreSQL, under an
+advisory lock of its database. A damaged Optuna journal or SQLite file, or a disk too
+full to run, is one line naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Iterator
 MIN_FREE_BYTES = 100 * 2**20
 #: How the errors of a full disk read (OSError ENOSPC, SQLite).
 FULL_DISK_MARKERS = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+#: The PostgreSQL advisory lock taken while a store's schema is created or upgraded (any 64-bit number
+#: that nothing else locks; the same for MLflow and Optuna, whose stores may share a database).
+SCHEMA_LOCK_KEY = 0x7265646573  # "redes"
 
 
 class StoreDamaged(RuntimeError):
@@ -52,6 +56,34 @@ def creation_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """On a PostgreSQL URL, ``pg_advisory_lock`` on its database while a store's tables are created or upgraded.
+
+    Without it, two commands starting together on a new database both create the tables and
+    one fails (``duplicate key … pg_type_typname_nsp_index``). Other URLs: no lock. The lock is
+    held on a connection of its own, released when it closes, even if this process dies.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            connection.commit()  # the lock is the session's; no transaction stays open while the store is built
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                connection.commit()
+    finally:
+        engine.dispose()
 
 
 def move_aside_hint(path: Path) -> str:
