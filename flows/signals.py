@@ -143,6 +143,29 @@ def exit_now(code: int) -> None:
         os._exit(code)
 
 
+def exit_flow_run_cancelled(message: str) -> None:
+    """In a deployment's flow run (`redes serve`, a worker) stopped by a signal: record it Cancelled, exit at once.
+
+    Its trials and MLflow runs are recorded by then. Left to Prefect's engine, the Cancelled
+    state the flow returns is raised again as an error (a traceback in the runner's log), and
+    the interpreter's teardown took 4-6 s here, while the runner waits on the process.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogWorker
+    from prefect.runtime import flow_run
+    from prefect.states import Cancelled
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
+        APILogWorker.drain_all(timeout=5)  # the flow run's logs still queued for the API
+        sys.stderr.write(f"redes: flow run {flow_run.name} cancelled: {message}\n")
+    except Exception as exc:  # noqa: BLE001 - the API may be gone; the trials are recorded, say so and exit
+        sys.stderr.write(f"redes: flow run {flow_run.name} stopped ({message}); its state not recorded: {exc}\n")
+    finally:
+        exit_now(0)
+
+
 def _kill(pid: int, sig: int) -> None:
     try:
         os.killpg(-pid, sig) if pid < 0 else os.kill(pid, sig)
