@@ -115,13 +115,18 @@ def kill_workers(timeout: float = 5.0) -> list[int]:
 
 
 def force_exit(code: int, message: str) -> None:
-    """Kill the pool and the servers this process started, say MESSAGE on one line, exit with CODE."""
+    """Say MESSAGE on one line, kill the servers this process started and the pool, exit with CODE.
+
+    The line goes first, straight to file descriptor 2: called from a signal handler, this may
+    interrupt the main thread anywhere (in a print, or in the pool's own clean-up, where killing
+    the pool again can fail), and the line was then lost (test_a_second_ctrl_c_forces_the_stop,
+    1 run in 2).
+    """
     try:
-        kill_workers(timeout=1.0)
+        os.write(2, f"redes: {message}\n".encode(errors="replace"))
         for server in _servers:
             _kill(-server.pid, signal.SIGKILL)
-        sys.stderr.write(f"redes: {message}\n")
-        sys.stderr.flush()
+        kill_workers(timeout=1.0)
     finally:
         os._exit(code)
 
