@@ -32,6 +32,7 @@ def baselines(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
 ) -> None:
     """Random guessing, average darkness, perceptrons, a 784-10 softmax network and an SVM, each an MLflow run."""
+    from flows import prefect_api
     from flows.baselines import baselines as baselines_flow
     from runtime.settings import Settings
     from tracking import mlflow_store
@@ -40,6 +41,7 @@ def baselines(
         check_split_sizes(train_size, val_size)
         settings = Settings.from_env()
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        prefect_api.check_reachable()
         mlflow_store.configure(settings)
     results = baselines_flow(
         svm=svm, experiment=experiment, mirrors=mirror, train_size=train_size, val_size=val_size, seed=seed,

@@ -55,6 +55,7 @@ UNAVAILABLE = 1
 def user_errors() -> Iterator[None]:
     """Turn the project's documented errors into one red line: exit 2 for bad input, 1 for a missing service
     or workers that keep dying."""
+    from flows.prefect_api import PrefectUnavailable
     from flows.worker_errors import WorkersKeepDying
     from tracking.mlflow_store import TrackingUnavailable
     from tracking.stores import StoreDamaged, StoreFull, is_disk_full
@@ -64,7 +65,7 @@ def user_errors() -> Iterator[None]:
     except bad_input_errors() as exc:
         print_error(exc)
         raise typer.Exit(BAD_INPUT) from None
-    except (TrackingUnavailable, WorkersKeepDying, StoreDamaged, StoreFull) as exc:
+    except (TrackingUnavailable, PrefectUnavailable, WorkersKeepDying, StoreDamaged, StoreFull) as exc:
         print_error(exc)
         raise typer.Exit(UNAVAILABLE) from None
     except Exception as exc:

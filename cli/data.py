@@ -45,6 +45,14 @@ def data(
         resolve_mirrors(mirror, settings.mnist_mirrors)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    from cli.common import UNAVAILABLE, print_error
+    from flows.prefect_api import PrefectUnavailable, check_reachable
+
+    try:
+        check_reachable()
+    except PrefectUnavailable as exc:  # not user_errors(): it would import MLflow for nothing
+        print_error(exc)
+        raise typer.Exit(UNAVAILABLE) from None
 
     from mnist.download import reporting
     from mnist.errors import MirrorsExhausted

@@ -66,6 +66,7 @@ def train(
         config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
         check_split_sizes(train_size, val_size)
+    from flows import prefect_api
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
     from runtime.settings import Settings
@@ -74,6 +75,7 @@ def train(
     with user_errors():
         settings = Settings.from_env()
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
+        prefect_api.check_reachable()
         mlflow_store.configure(settings)
     with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
         outcome = train_once(

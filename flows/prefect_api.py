@@ -18,7 +18,45 @@ import sys
 
 from runtime.servers import die_with
 
+#: Seconds a command waits for the Prefect API of PREFECT_API_URL to answer before it gives up.
+REACH_TIMEOUT = 3.0
+
 _started: list = []  # the server started here, if any
+
+
+class PrefectUnavailable(RuntimeError):
+    """The Prefect API named by PREFECT_API_URL does not answer; raised before any work."""
+
+
+def check_reachable(timeout: float = REACH_TIMEOUT) -> None:
+    """Fail in seconds, naming PREFECT_API_URL, when the API it names does not answer its health check.
+
+    Prefect's client would retry for about ten seconds and end in a traceback. Unset, there is
+    nothing to check: redes starts Prefect's server itself.
+    """
+    import urllib.error
+    import urllib.request
+
+    from runtime.servers import mask_url
+
+    url = (os.environ.get("PREFECT_API_URL") or "").strip()
+    if not url:
+        return
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        status, reason = None, str(getattr(exc, "reason", exc))
+    if status in (200, 401, 403):  # 401/403: alive, behind authentication
+        return
+    if status is not None:
+        reason = f"HTTP {status}"
+    raise PrefectUnavailable(
+        f"the Prefect API at {mask_url(url)} (PREFECT_API_URL) does not answer ({reason}); start that server "
+        "(e.g. `redes up`), or unset PREFECT_API_URL to let redes start Prefect's server itself"
+    )
 
 
 def shared_api_url() -> str:

@@ -115,13 +115,18 @@ def kill_workers(timeout: float = 5.0) -> list[int]:
 
 
 def force_exit(code: int, message: str) -> None:
-    """Kill the pool and the servers this process started, say MESSAGE on one line, exit with CODE."""
+    """Say MESSAGE on one line, kill the servers this process started and the pool, exit with CODE.
+
+    The line goes first, straight to file descriptor 2: called from a signal handler, this may
+    interrupt the main thread anywhere (in a print, or in the pool's own clean-up, where killing
+    the pool again can fail), and the line was then lost (test_a_second_ctrl_c_forces_the_stop,
+    1 run in 2).
+    """
     try:
-        kill_workers(timeout=1.0)
+        os.write(2, f"redes: {message}\n".encode(errors="replace"))
         for server in _servers:
             _kill(-server.pid, signal.SIGKILL)
-        sys.stderr.write(f"redes: {message}\n")
-        sys.stderr.flush()
+        kill_workers(timeout=1.0)
     finally:
         os._exit(code)
 
@@ -141,6 +146,29 @@ def exit_now(code: int) -> None:
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def exit_flow_run_cancelled(message: str) -> None:
+    """In a deployment's flow run (`redes serve`, a worker) stopped by a signal: record it Cancelled, exit at once.
+
+    Its trials and MLflow runs are recorded by then. Left to Prefect's engine, the Cancelled
+    state the flow returns is raised again as an error (a traceback in the runner's log), and
+    the interpreter's teardown took 4-6 s here, while the runner waits on the process.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogWorker
+    from prefect.runtime import flow_run
+    from prefect.states import Cancelled
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run.id, Cancelled(message=message), force=True)
+        APILogWorker.drain_all(timeout=5)  # the flow run's logs still queued for the API
+        sys.stderr.write(f"redes: flow run {flow_run.name} cancelled: {message}\n")
+    except Exception as exc:  # noqa: BLE001 - the API may be gone; the trials are recorded, say so and exit
+        sys.stderr.write(f"redes: flow run {flow_run.name} stopped ({message}); its state not recorded: {exc}\n")
+    finally:
+        exit_now(0)
 
 
 def _kill(pid: int, sig: int) -> None:

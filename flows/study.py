@@ -138,7 +138,7 @@ def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = No
     deadline = time.time() + request.hard_timeout_seconds if request.hard_timeout_seconds else None
     context = open_study(request, settings, storage, split_path, deadline)
     name, trials, workers = request.name, request.trials, request.workers
-    status = "FAILED"
+    status, stopped = "FAILED", ""
     try:
         blas_threads = settings.threads_per_worker(workers)
         progress = create_progress_artifact(progress=0.0, key=_artifact_key(name, "progress"), description=f"Trials of study {name}")
@@ -155,12 +155,19 @@ def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = No
     except Interrupted as exc:  # a stop asked from outside: the flow run ends Cancelled, without a traceback
         from prefect.states import Cancelled
 
-        status = "KILLED"
-        return Cancelled(message=str(exc))
+        from tracking import interruption, stores
+
+        status = "FAILED" if interruption.why() == stores.DISK_FULL else "KILLED"
+        stopped = str(exc)
+        return Cancelled(message=stopped)
     finally:
         from tracking import mlflow_store
 
         mlflow_store.configure(settings).set_terminated(context.parent_run_id, status=status)
+        if stopped and deployment.id:
+            from flows.signals import exit_flow_run_cancelled
+
+            exit_flow_run_cancelled(stopped)
 
 
 def study_task_runner(workers: int):

@@ -6,6 +6,7 @@ The embedded default is a SQLite file and an artifact folder in the working fold
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -131,22 +132,33 @@ def configure(settings: Settings) -> MlflowClient:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     mlflow.set_tracking_uri(uri)
-    open_sqlite_store(uri)
+    from runtime.terminal import libraries_verbose
+
+    if not libraries_verbose():  # its ERROR line and traceback for every failed call: the error is ours to report
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    open_store(uri)
     return MlflowClient(tracking_uri=uri)
 
 
 _opened: set[str] = set()
 
 
-def open_sqlite_store(uri: str) -> None:
-    """Once per process: check an embedded SQLite store and create (or upgrade) its schema under a lock.
+def open_store(uri: str) -> None:
+    """Once per process: create (or upgrade) a database store's schema under a lock; check an embedded SQLite file first.
 
-    Two commands starting together in a new folder would otherwise both run MLflow's schema
-    migration on the same file, and one would crash ("duplicate column name"). MLflow keeps
-    the store it builds here for the process, so later clients do not migrate again.
+    Two commands starting together in a new folder, or on a new PostgreSQL database, would
+    otherwise both run MLflow's schema migration, and one would crash ("duplicate column
+    name", a duplicate key). MLflow keeps the store it builds here for the process, so later
+    clients do not migrate again. A tracking server builds its own store.
     """
+    if uri in _opened:
+        return
     path = local_path(uri)
-    if path is None or uri in _opened:
+    if path is None:
+        if uri.startswith("postgresql"):
+            with stores.schema_lock(uri):
+                MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or upgrades the schema
+            _opened.add(uri)
         return
     stores.check_sqlite(path)
     try:

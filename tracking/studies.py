@@ -8,7 +8,6 @@ heartbeats so a killed worker's trial is failed and retried with the same parame
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import warnings
@@ -114,7 +113,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     if scheme == "postgresql":
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     sqlite_file = Path(url.split("sqlite:///", 1)[1]) if url.startswith("sqlite:///") else None
-    with stores.creation_lock(sqlite_file.parent) if sqlite_file else contextlib.nullcontext():
+    with stores.creation_lock(sqlite_file.parent) if sqlite_file else stores.schema_lock(url):
         return RDBStorage(
             url,
             heartbeat_interval=heartbeat_interval,

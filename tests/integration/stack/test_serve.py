@@ -27,7 +27,7 @@ from support import processes
 pytestmark = pytest.mark.integration
 
 CHILD_ENV = {**processes.CHILD_ENV, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}  # runner polls every 2 s (default 10 s)
-READY_MARK = "deployments are being served"  # printed by Prefect once both are registered
+READY_MARK = "deployments are being served"  # printed once both are registered
 TERMINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
 
 
