@@ -403,8 +403,9 @@ def train(
 
     ``epochs_that_fit``, called after each epoch with the epochs so far, says how many epochs
     a time budget leaves in all: the schedule then spans that many instead of ``config.epochs``
-    (never more, and at least one epoch beyond the current one), so that a cosine η has come
-    down by the time the budget stops training instead of being cut off at its height.
+    (it only ever shortens), so that a cosine η has come down by the time the budget stops
+    training instead of being cut off at its height; training stops (``"budget"``) when the
+    shortened schedule is over.
     """
     X_train = network.check_inputs(X_train)
     X_val = network.check_inputs(X_val)
@@ -474,5 +475,8 @@ def train(
         if decision == HALVE:
             halving /= 2
         if epochs_that_fit is not None:
-            span = max(epoch + 1, min(span, epochs_that_fit(history)))  # only shorter, never behind the epoch
+            span = min(span, epochs_that_fit(history))  # only shorter: η never climbs back up
+            if epoch >= span:  # the fitted schedule is over (η near zero): what is left of the budget is not used
+                stop_reason = "budget"
+                break
     return result(epoch, stop_reason)

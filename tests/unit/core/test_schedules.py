@@ -75,12 +75,22 @@ def test_a_time_budget_shortens_the_schedule_so_eta_comes_down_before_it_ends():
         return 4
 
     result = train(Network.from_config(config), X, y, X, y, config, epochs_that_fit=four_fit)
-    assert seen == list(range(1, 9))
+    assert seen == [1, 2, 3, 4]
+    assert (result.stopped_epoch, result.stop_reason) == (4, "budget")  # the shortened schedule is over
     etas = [m.eta for m in result.history]
-    # epoch 1 planned over 8 epochs, then over the 4 that fit; past them, always one epoch beyond the current one
-    spans = [8, 4, 4, 4, 5, 6, 7, 8]
-    assert etas == pytest.approx([0.4 * eta_factor("cosine", e, s) for e, s in zip(range(1, 9), spans)])
+    # epoch 1 planned over 8 epochs, the others over the 4 that fit
+    assert etas == pytest.approx([0.4 * eta_factor("cosine", e, s) for e, s in zip(range(1, 5), [8, 4, 4, 4])])
     assert etas[3] < 0.15 * 0.4 and all(later < earlier for earlier, later in zip(etas, etas[1:]))
+
+
+def test_a_schedule_once_shortened_never_grows_back():
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 1, (60, 6)), rng.integers(0, 3, 60)
+    config = TrainConfig(sizes=(6, 5, 3), eta=0.4, lmbda=0.0, batch_size=10, epochs=8, patience=None, schedule="cosine")
+    fits = iter([5, 8, 8, 8, 8])  # the machine got faster after the first epoch
+    result = train(Network.from_config(config), X, y, X, y, config, epochs_that_fit=lambda history: next(fits))
+    assert result.stopped_epoch == 5 and result.stop_reason == "budget"
+    assert [m.eta for m in result.history][1:] == pytest.approx([0.4 * eta_factor("cosine", e, 5) for e in range(2, 6)])
 
 
 def test_without_a_budget_the_schedule_spans_the_configured_epochs():
