@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SPACE = space_toml(n_hidden=(1, 1), hidden_1=(32, 64, "log"), batch_size=[16, 32], activation=["sigmoid", "relu"])
 EPOCHS = 3
-TRIALS_PER_WORKER = 16
+TRIALS_PER_WORKER = 24
 WORKERS = 3
 HEARTBEAT = "2,6"  # seconds: a cut-off worker's trial is stale 4-6 s after the cut (its last beat)
 #: Optuna fails a stale trial only when some worker starts a trial after that: a trial is cut only while the other
-#: flow runs still have this many trials to start between them. A trial takes about 1.1 s at load 5-8 (0.7 s is
-#: assumed on idle cores): 12 trials each on two workers last 8 s or more, beyond the grace period.
-OTHERS_LEFT = 24
+#: flow runs still have this many trials to start between them. A trial took 0.7 s (load 4) to 1.3 s (load 6-8)
+#: here; at 0.4 s on idle cores, 18 trials each on the two other workers still last 7 s, beyond the grace period.
+OTHERS_LEFT = 36
 CUT_TIMEOUT = 360.0  # trigger to a trial seen mid-run: three flow runs start (imports, MNIST, split) on two cores
 STALE_TIMEOUT = 180.0  # cut to the trial failed by the heartbeat
 TRAIN_SIZE, VAL_SIZE = 2_000, 500
@@ -292,52 +293,64 @@ def test_workers_in_namespaces_share_only_the_servers(machines):
     deployment_id = m.deploy()
     run_ids = m.trigger(deployment_id, study_parameters(study, TRIALS_PER_WORKER), times=WORKERS)
 
-    cut_trial, target, cut_seconds = cut_mid_trial(m, study)
+    cut = cut_mid_trial(m, study)
     runs = m.wait_for_runs(run_ids)
     flow_seconds = time.monotonic() - started
     assert [r.state_type.value for r in runs] == ["COMPLETED"] * WORKERS, [(r.name, r.state_type.value, r.state.message) for r in runs]
 
     trials = m.study_trials(study)
-    check_trials(trials, cut_trial, target, m.workers)
+    check_trials(trials, cut.trial, cut.worker, m.workers)
     check_runs_as_reader(m, study, trials)
     check_champion_registered_once(m, study, trials)
     check_folders(m)
     print(
         f"\nnetns test: servers ready in {m.seconds_to_servers:.0f} s; {len(trials)} trials on {WORKERS} workers "
-        f"in {flow_seconds:.0f} s; trial {cut_trial} cut off on {target.hostname}, failed by the heartbeat "
-        f"{cut_seconds:.0f} s later and retried; per worker: {trial_windows(trials)}"
+        f"in {flow_seconds:.0f} s; {cut}; per worker: {trial_windows(trials)}"
     )
 
 
-def cut_mid_trial(m: Machines, study: str, attempts: int = 5) -> tuple[int, Worker, float]:
+@dataclass
+class Cut:
+    trial: int
+    worker: Worker
+    others_left: int  # trials the other flow runs had still to start when the link went down
+    seconds: float  # from the cut to the trial's FAIL
+    attempt: int
+
+    def __str__(self) -> str:
+        return (f"trial {self.trial} cut off on {self.worker.hostname} (attempt {self.attempt}, {self.others_left} trials "
+                f"left to the others), failed by the heartbeat {self.seconds:.0f} s later and retried")  # fmt: skip
+
+
+def cut_mid_trial(m: Machines, study: str, attempts: int = 5) -> Cut:
     """Cut the link of the first worker seen in the middle of a trial, until Optuna's heartbeat (run by the other
-    workers as they start trials) has failed that trial; then restore the link. Returns the trial's number, its
-    worker and the seconds from the cut to the FAIL. Which worker it is depends on Prefect and Optuna, not on
-    its index."""
+    workers as they start trials) has failed that trial; then restore the link. Which worker it is depends on
+    Prefect and Optuna, not on its index."""
     import optuna
 
     deadline = time.monotonic() + CUT_TIMEOUT
-    for _ in range(attempts):
-        running, worker = wait_for_trial_to_cut(m, study, deadline)
+    for attempt in range(1, attempts + 1):
+        running, worker, others_left = wait_for_trial_to_cut(m, study, deadline)
         m.lab.cut(worker)
         try:
             cut_at = time.monotonic()
             while True:
                 state = {t.number: t.state for t in m.study_trials(study)}[running.number]
-                if state != optuna.trial.TrialState.RUNNING or time.monotonic() - cut_at > STALE_TIMEOUT:
+                seconds = time.monotonic() - cut_at
+                if state != optuna.trial.TrialState.RUNNING or seconds > STALE_TIMEOUT:
                     break
                 time.sleep(0.5)
         finally:
             m.lab.restore(worker)
         if state == optuna.trial.TrialState.FAIL:
-            return running.number, worker, time.monotonic() - cut_at
+            return Cut(running.number, worker, others_left, seconds, attempt)
         # COMPLETE: told before the cut took effect; RUNNING: no worker started a trial to fail it. The next one.
     pytest.fail(f"no trial was cut off mid-trial in {attempts} attempts\n{m.tails()}")
 
 
-def wait_for_trial_to_cut(m: Machines, study: str, deadline: float):
-    """A RUNNING trial in the middle of its run (its MLflow run created, its outcome not yet recorded), and its
-    worker, while the other workers' flow runs still have OTHERS_LEFT trials to start."""
+def wait_for_trial_to_cut(m: Machines, study: str, deadline: float) -> tuple:
+    """A RUNNING trial in the middle of its run (its MLflow run created, its outcome not yet recorded), its worker
+    and the trials the other workers' flow runs have still to start (OTHERS_LEFT or more)."""
     import optuna
 
     workers = {w.hostname: w for w in m.workers}
@@ -350,7 +363,7 @@ def wait_for_trial_to_cut(m: Machines, study: str, deadline: float):
             if trial.state == optuna.trial.TrialState.RUNNING and host in workers and mid_run:
                 others_left = (WORKERS - 1) * TRIALS_PER_WORKER - sum(n for h, n in started.items() if h != host)
                 if others_left >= OTHERS_LEFT:
-                    return trial, workers[host]
+                    return trial, workers[host], others_left
         m.check_workers_alive()
         if time.monotonic() > deadline:
             pytest.fail(f"no trial seen mid-run while the other workers had {OTHERS_LEFT} trials to start "
