@@ -153,7 +153,8 @@ class Machines:
             argv = [str(self.venv / "bin" / "prefect"), "worker", "start", "--pool", self.pool, "--type", "process", "--limit", "1", "--name", name]
             self.worker_processes[name] = self.lab.start(
                 self.lab.in_worker(worker, argv), env=self.worker_env(worker), cwd=self.lab.user_folder(worker.user, "work"),
-                log=self.logs / f"{name}.log", stop_signal=signal.SIGINT, stage=2,
+                # a Prefect 3.9 worker does not exit on one SIGINT (seen: 90 s and more); idle by then, it is killed
+                log=self.logs / f"{name}.log", stop_signal=signal.SIGINT, stage=2, stop_seconds=5,
             )  # fmt: skip
         self.wait_for_workers(set(self.worker_processes))
 
