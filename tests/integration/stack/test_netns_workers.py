@@ -223,9 +223,12 @@ class Machines:
                 time.sleep(2)
 
     def study_trials(self, study: str) -> list:
+        """The study's trials, read within 60 s: a read that waits longer fails the test (with what every
+        PostgreSQL connection is doing) instead of keeping a worker's link cut until the test's timeout."""
         import optuna
 
-        storage = optuna.storages.RDBStorage(self.pg.url("optuna"))
+        bounded = {"connect_timeout": 30, "options": "-c statement_timeout=60000 -c lock_timeout=60000"}
+        storage = optuna.storages.RDBStorage(self.pg.url("optuna"), engine_kwargs={"connect_args": bounded})
         try:
             return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
         except KeyError:
