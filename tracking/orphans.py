@@ -42,7 +42,7 @@ def _owner_is_dead(attrs: dict[str, Any]) -> bool:
 def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None) -> list[int]:
     """Fail the RUNNING trials whose process on this host is dead (a journal storage has no heartbeat).
 
-    Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING),
+    Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING or FINISHED),
     and, with ``retry``, the same parameters are enqueued so the next trial runs them again.
     REASON replaces the default "its worker process … died" (e.g. `interrupted`, when redes
     itself stopped the process). Returns the numbers of the trials failed.
@@ -82,11 +82,16 @@ def end_orphaned_parent_runs(client: Any, experiment_id: str, study_name: str) -
 
 
 def end_orphaned_run(client: Any, trial: optuna.trial.FrozenTrial, reason: str) -> None:
-    """End the MLflow run of a trial whose process died: KILLED, tagged FAIL with the reason."""
+    """End the MLflow run of a trial whose process died: KILLED, tagged FAIL with the reason.
+
+    A run already FINISHED is ended KILLED too: its process died after ending it and before
+    Optuna heard the trial's value, so the trial is FAIL and its run must not show as a
+    finished trial's (its curves and weights stay). A FAILED run keeps its status.
+    """
     run_id = trial.user_attrs.get("mlflow_run_id")
     if not run_id:
         return
     client.set_tag(run_id, "optuna.trial_state", "FAIL")
     client.set_tag(run_id, "fail_reason", reason)
-    if client.get_run(run_id).info.status == "RUNNING":
+    if client.get_run(run_id).info.status in ("RUNNING", "FINISHED"):
         client.set_terminated(run_id, status="KILLED")

@@ -126,7 +126,7 @@ class Lab:
     workers: list[Worker] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
-    processes: list[tuple[int, subprocess.Popen, int]] = field(default_factory=list)  # (stage, process, stop signal)
+    processes: list[tuple[int, subprocess.Popen, int, float]] = field(default_factory=list)  # (stage, process, stop signal, seconds)
 
     # --- building ----------------------------------------------------------------------------
 
@@ -216,11 +216,13 @@ class Lab:
         ]  # fmt: skip
 
     def start(
-        self, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, stop_signal: int = signal.SIGTERM, stage: int = 1
+        self, argv: list[str], *, env: dict[str, str], cwd: Path, log: Path, stop_signal: int = signal.SIGTERM, stage: int = 1,
+        stop_seconds: float = 30.0,
     ) -> subprocess.Popen:
-        """ARGV in a process group of its own; stopped at the end by stage, highest first (workers, servers, database)."""
+        """ARGV in a process group of its own; stopped at the end by stage, highest first (workers, servers, database),
+        and killed if still there after STOP_SECONDS."""
         process = start_process(argv, env=env, cwd=cwd, log_path=log)
-        self.processes.append((stage, process, stop_signal))
+        self.processes.append((stage, process, stop_signal, stop_seconds))
         return process
 
     def cut(self, worker: Worker) -> None:
@@ -233,8 +235,9 @@ class Lab:
 
     def stop_processes(self) -> None:
         """Our processes (their groups) by PID, a stage at a time, then anything the lab's users still run, by PID."""
-        for stage in sorted({stage for stage, _, _ in self.processes}, reverse=True):
-            stop_processes([(p, sig) for s, p, sig in self.processes if s == stage], timeout=30)
+        for stage in sorted({stage for stage, *_ in self.processes}, reverse=True):
+            batch = [(p, sig, seconds) for s, p, sig, seconds in self.processes if s == stage]
+            stop_processes([(p, sig) for p, sig, _ in batch], timeout=max(seconds for *_, seconds in batch))
         self.processes.clear()
         for _ in range(3):
             left = self.user_pids()

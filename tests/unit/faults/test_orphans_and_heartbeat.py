@@ -69,6 +69,35 @@ def test_orphaned_running_trials_are_failed_their_runs_ended_and_their_params_en
     assert fail_orphaned_trials(study, client) == [], "a second look finds nothing more"
 
 
+def test_a_run_ended_before_its_process_died_is_ended_killed_like_its_failed_trial(tmp_path, mlflow_db):
+    """Killed after its run ended FINISHED and before Optuna heard the trial's value: the trial is FAIL,
+    so its run is ended KILLED and tagged FAIL with the reason, like a run left RUNNING; a FAILED run stays FAILED."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_db)
+    experiment_id = client.create_experiment("o")
+    study = studies.create_or_load(
+        "o", studies.open_storage(str(tmp_path / "j.log")), studies_space(), sampler="random", pruner="none"
+    )
+    runs = {}
+    for status in ("FINISHED", "RUNNING", "FAILED"):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("worker_host", socket.gethostname())
+        trial.set_user_attr("worker_pid", dead_pid())
+        run_id = client.create_run(experiment_id, tags={"optuna.trial_state": "RUNNING"}).info.run_id  # as the objective leaves it
+        if status != "RUNNING":
+            client.set_terminated(run_id, status=status)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        runs[status] = run_id
+
+    assert len(fail_orphaned_trials(study, client)) == 3
+
+    ended = {status: client.get_run(run_id) for status, run_id in runs.items()}
+    assert {status: run.info.status for status, run in ended.items()} == {"FINISHED": "KILLED", "RUNNING": "KILLED", "FAILED": "FAILED"}
+    for run in ended.values():
+        assert run.data.tags["optuna.trial_state"] == "FAIL" and "died" in run.data.tags["fail_reason"]
+
+
 def studies_space():
     from tracking.search_space import default_space
 
