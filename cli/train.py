@@ -66,6 +66,7 @@ def train(
         config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
         check_split_sizes(train_size, val_size)
+    from flows.prefect_api import without_heartbeats
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
     from runtime.settings import Settings
@@ -75,7 +76,7 @@ def train(
         settings = Settings.from_env()
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
         mlflow_store.configure(settings)
-    with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
+    with epoch_progress(config.epochs, err_console, live=err_console.is_terminal), without_heartbeats():
         outcome = train_once(
             config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
         )
