@@ -152,6 +152,9 @@ def _kill(pid: int, sig: int) -> None:
 
 def worker_initializer(parent_pid: int) -> None:
     """Run once in each pool process: a SIGINT asks for a stop, and so does the death of PARENT_PID."""
+    from runtime import collector
+
+    collector.tune()  # before the task's modules (MLflow, Optuna) are loaded
     signal.signal(signal.SIGINT, lambda signum, frame: interruption.request_stop("SIGINT"))
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="redes-parent-watch", daemon=True).start()
 
