@@ -165,8 +165,16 @@ def stop_with_parent() -> None:
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-    """Poll the parent; once it is gone, stop the trial, give it ORPHAN_GRACE seconds to be recorded, exit."""
-    while os.getppid() == parent_pid:
+    """Poll the parent; once it is gone, stop the trial, give it ORPHAN_GRACE seconds to be recorded, exit.
+
+    The parent is the process that started the pool, not necessarily this process's parent: a worker
+    forked by the fork server (flows.study_workers) is the server's child. Its start time tells it
+    apart from a later process with the same PID.
+    """
+    from runtime.servers import process_started, same_process
+
+    started = process_started(parent_pid)
+    while started is not None and same_process(parent_pid, started):
         time.sleep(interval)
     interruption.request_stop(f"its parent process {parent_pid} died")
     time.sleep(ORPHAN_GRACE)

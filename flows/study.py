@@ -168,10 +168,11 @@ def study_task_runner(workers: int):
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
-    from flows.study_workers import pool_runner
+    from flows.study_workers import pool_runner, start_fork_server
 
     if workers > 1:
         shared_api_url()
+        start_fork_server()  # loads the workers' modules while the flow prepares the data and opens the study
         return pool_runner(workers)
     return ThreadPoolTaskRunner(max_workers=1)
 
