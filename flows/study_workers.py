@@ -39,9 +39,10 @@ def start_fork_server() -> None:
     Prefect's pool spawns its workers, and each imported Prefect, MLflow, its SQL store and Optuna
     again: about 4 s of CPU per worker before its first trial, the workers on the same two cores.
     Forked from this server they start with the modules loaded, and the server loads them on the
-    other core while this process prepares the data and opens the study. Call it once the
-    environment the workers need is set (PREFECT_API_URL, the stores): the server keeps the
-    environment of its start, and so do the workers it forks.
+    other core while this process prepares the data and opens the study. The server is started
+    once per process and keeps the environment of its start, as its workers do, but Prefect
+    applies this process's environment and settings to every task it runs in a worker; the working
+    folder is the one of each pool's start (multiprocessing sends it with every worker).
     """
     from multiprocessing import forkserver
 
