@@ -105,13 +105,23 @@ def stop_workers(why: str | None = None) -> None:
 
 
 def kill_workers(timeout: float = 5.0) -> list[int]:
-    """SIGKILL every pool process still alive and wait for them; their PIDs."""
+    """SIGKILL every pool process still alive and wait for them, and the fork server they came from; their PIDs."""
     children = multiprocessing.active_children()
     for child in children:
         _kill(child.pid, signal.SIGKILL)
     for child in children:
         child.join(timeout)
+    server = _fork_server_pid()
+    if server is not None:  # it would exit by itself once this process is gone, after a slow teardown
+        _kill(server, signal.SIGKILL)  # not reaped here: multiprocessing reaps it, and starts another if asked
     return [child.pid for child in children]
+
+
+def _fork_server_pid() -> int | None:
+    """The PID of the fork server this process started for its pool (flows.study_workers), if any."""
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
 
 
 def force_exit(code: int, message: str) -> None:
