@@ -5,15 +5,15 @@ one in Prefect's local mode (a temporary server per command), one where `redes u
 runs a Prefect server that the commands find in `.redes/servers.json`. The timed runs of
 `redes train --epochs 1 --train-size 1000 --val-size 1000` alternate between the two folders,
 so that the load of a shared machine falls on both alike; then `redes study --trials 2
---epochs 1` in each, timed to its first trial's first epoch (the timestamp MLflow gives that
-epoch's metrics). One BLAS thread, telemetry off, each folder its own Prefect home; `redes down`
+--epochs 1` in each (``--workers 2``: 4 trials on a pool of two processes), timed to its first
+trial's first epoch (the timestamp MLflow gives that epoch's metrics). One BLAS thread, telemetry off, each folder its own Prefect home; `redes down`
 stops the server.
 
 ``--before DIR`` runs every command a second time, in turns, with the code of the checkout DIR
 (``PYTHONPATH=DIR``, the same venv and libraries, the same folders and server), and prints both
 side by side: the change measured under the same load.
 
-    .venv/bin/python benchmarks/bench_up.py [--repeats 3] [--before /path/to/main] [--no-local]
+    .venv/bin/python benchmarks/bench_up.py [--repeats 3] [--before /path/to/main] [--no-local] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ def timed_cpu(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def study_first_epoch(folder: Path, env: dict[str, str], name: str) -> float:
-    """Seconds from launching a new study NAME (2 trials of 1 epoch, 1 worker) to the MLflow timestamp of its first epoch."""
+def study_first_epoch(folder: Path, env: dict[str, str], name: str, workers: int = 1) -> float:
+    """Seconds from launching a new study NAME (2 trials of 1 epoch per worker) to the MLflow timestamp of its first epoch."""
     from mlflow.tracking import MlflowClient
 
     from tracking import studies
 
     argv = [
-        REDES, "study", "--name", name, "--trials", "2", "--workers", "1", "--sampler", "random", "--pruner", "none",
+        REDES, "study", "--name", name, "--trials", str(2 * workers), "--workers", str(workers), "--sampler", "random", "--pruner", "none",
         "--space", str(SPACE_FILE), "--epochs", "1", "--patience", "1", "--seed", "0", "--train-size", "1000",
         "--val-size", "1000",
     ]  # fmt: skip
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--before", type=Path, help="a checkout of the code to compare with (e.g. the main branch)")
     parser.add_argument("--no-local", action="store_true", help="only the folder with `redes up` (local mode costs ~40 s a command)")
+    parser.add_argument("--workers", default="1", help="worker processes of the timed studies, e.g. 1,2 (2: the pool's start-up)")
     args = parser.parse_args()
     codes = {"after": None, **({"before": args.before.resolve()} if args.before else {})}
     print(f"machine: {os.cpu_count()} CPUs, load average {load()}")
@@ -100,10 +101,12 @@ def main() -> None:
                     record("redes --help", code, *timed_cpu(HELP, with_code(env["after `redes up`"], checkout), served))
                     for label, folder in folders.items():
                         record(f"redes train, {label}", code, *timed_cpu(TRAIN, with_code(env[label], checkout), folder))
-            for label, folder in folders.items():
-                for code, checkout in codes.items():
-                    name = f"bench-{code}-{time.time_ns()}"
-                    record(f"redes study to first epoch, {label}", code, study_first_epoch(folder, with_code(env[label], checkout), name))
+            for workers in map(int, args.workers.split(",")):
+                for label, folder in folders.items():
+                    for code, checkout in codes.items():
+                        name = f"bench-{code}-{time.time_ns()}"
+                        row = f"redes study{f' --workers {workers}' if workers > 1 else ''} to first epoch, {label}"
+                        record(row, code, study_first_epoch(folder, with_code(env[label], checkout), name, workers))
         finally:
             subprocess.run([REDES, "down"], env=env["after `redes up`"], cwd=served, capture_output=True, timeout=120)
     print(f"`redes up --no-ui` returned after {up_wall:.1f} s (a new Prefect database)\n")
