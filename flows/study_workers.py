@@ -29,8 +29,11 @@ MAX_RESTARTS = 3
 GRACE = 6.0
 
 
-#: What a worker loads before its first trial (Prefect, MLflow and its SQL store, Optuna, matplotlib for the curves).
-WORKER_MODULES = ("flows.study", "tracking.objective", "tracking.plots", "mlflow.store.tracking.sqlalchemy_store")
+#: What a worker loads before its first trial (Prefect, MLflow and its SQL store, Optuna, matplotlib for the curves),
+#: in the fork server's order; the last one freezes them (flows.worker_preload).
+WORKER_MODULES = (
+    "flows.study", "tracking.objective", "tracking.plots", "mlflow.store.tracking.sqlalchemy_store", "flows.worker_preload",
+)  # fmt: skip
 
 
 def start_fork_server() -> None:
