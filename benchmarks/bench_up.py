@@ -1,14 +1,19 @@
-"""Start-up of `redes train` and `redes study` with and without `redes up` (issue #16), side by side.
+"""Start-up of `redes --help`, `redes train` and `redes study`, with and without `redes up`, before and after a change (issue #16).
 
 Two folders, each warmed by one `redes train` first (split cached, MLflow store created):
 one in Prefect's local mode (a temporary server per command), one where `redes up --no-ui`
 runs a Prefect server that the commands find in `.redes/servers.json`. The timed runs of
 `redes train --epochs 1 --train-size 1000 --val-size 1000` alternate between the two folders,
-so that the load of a shared machine falls on both alike; then `redes study` in each, timed
-to its first trial's first epoch (the timestamp MLflow gives that epoch's metrics). One BLAS
-thread, telemetry off, each folder its own Prefect home; `redes down` stops the server.
+so that the load of a shared machine falls on both alike; then `redes study --trials 2
+--epochs 1` in each (``--workers 2``: 4 trials on a pool of two processes), timed to its first
+trial's first epoch (the timestamp MLflow gives that epoch's metrics). One BLAS thread, telemetry off, each folder its own Prefect home; `redes down`
+stops the server.
 
-    .venv/bin/python benchmarks/bench_up.py [--repeats 3]
+``--before DIR`` runs every command a second time, in turns, with the code of the checkout DIR
+(``PYTHONPATH=DIR``, the same venv and libraries, the same folders and server), and prints both
+side by side: the change measured under the same load.
+
+    .venv/bin/python benchmarks/bench_up.py [--repeats 3] [--before /path/to/main] [--no-local] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ import resource
 import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
-from bench_overhead import REDES, redes_env, redes_study, timed
+from bench_overhead import REDES, SPACE_FILE, redes_env, timed
 
 TRAIN = [REDES, "train", "--epochs", "1", "--train-size", "1000", "--val-size", "1000"]
+HELP = [REDES, "--help"]
 
 
 def timed_cpu(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -35,41 +42,86 @@ def timed_cpu(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def study_first_epoch(folder: Path, env: dict[str, str], name: str, workers: int = 1) -> float:
+    """Seconds from launching a new study NAME (2 trials of 1 epoch per worker) to the MLflow timestamp of its first epoch."""
+    from mlflow.tracking import MlflowClient
+
+    from tracking import studies
+
+    argv = [
+        REDES, "study", "--name", name, "--trials", str(2 * workers), "--workers", str(workers), "--sampler", "random", "--pruner", "none",
+        "--space", str(SPACE_FILE), "--epochs", "1", "--patience", "1", "--seed", "0", "--train-size", "1000",
+        "--val-size", "1000",
+    ]  # fmt: skip
+    started = timed(argv, env, folder)[0]
+    study = studies.load(name, studies.open_storage(str(folder / "optuna-journal.log")))
+    first = min((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.number)
+    client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    return min(m.timestamp for m in client.get_metric_history(first.user_attrs["mlflow_run_id"], "val/accuracy")) / 1000 - started
+
+
+def with_code(env: dict[str, str], checkout: Path | None) -> dict[str, str]:
+    """ENV running the redes code of CHECKOUT (None: this venv's own)."""
+    return env if checkout is None else {**env, "PYTHONPATH": str(checkout)}
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="a checkout of the code to compare with (e.g. the main branch)")
+    parser.add_argument("--no-local", action="store_true", help="only the folder with `redes up` (local mode costs ~40 s a command)")
+    parser.add_argument("--workers", default="1", help="worker processes of the timed studies, e.g. 1,2 (2: the pool's start-up)")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    codes = {"after": None, **({"before": args.before.resolve()} if args.before else {})}
+    print(f"machine: {os.cpu_count()} CPUs, load average {load()}")
+    walls: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+
+    def record(row: str, code: str, wall: float, cpu: float | None = None) -> None:
+        walls.setdefault((row, code), []).append(wall)
+        if cpu is not None:
+            cpus.setdefault((row, code), []).append(cpu)
+
     with tempfile.TemporaryDirectory(prefix="redes-bench-up-") as tmp:
         root = Path(tmp)
-        local, served = root / "local", root / "up"
-        env = {folder: redes_env(root / "data", folder / "prefect-home", None) for folder in (local, served)}
+        folders = {"after `redes up`": root / "up"} | ({} if args.no_local else {"Prefect local mode": root / "local"})
+        env = {label: redes_env(root / "data", folder / "prefect-home", None) for label, folder in folders.items()}
+        served = folders["after `redes up`"]
         served.mkdir()
-        up_wall = timed([REDES, "up", "--no-ui", "--prefect-port", "0"], env[served], served)[1]
+        up_wall = timed([REDES, "up", "--no-ui", "--prefect-port", "0"], env["after `redes up`"], served)[1]
         try:
-            for folder in (local, served):  # warm: split cached, MLflow store and Prefect database created
-                timed(TRAIN, env[folder], folder)
-            walls: dict[Path, list[float]] = {local: [], served: []}
-            cpus: dict[Path, list[float]] = {local: [], served: []}
+            for label, folder in folders.items():  # warm: split cached, MLflow store and Prefect database created
+                timed(TRAIN, env[label], folder)
             for _ in range(args.repeats):
-                for folder in (local, served):
-                    wall, cpu = timed_cpu(TRAIN, env[folder], folder)
-                    walls[folder].append(wall)
-                    cpus[folder].append(cpu)
-            first_epoch = {
-                folder: redes_study(folder, env[folder], trials=2, epochs=1, train_size=1000, val_size=1000)["first_epoch"]
-                for folder in (local, served)
-            }
+                for code, checkout in codes.items():
+                    record("redes --help", code, *timed_cpu(HELP, with_code(env["after `redes up`"], checkout), served))
+                    for label, folder in folders.items():
+                        record(f"redes train, {label}", code, *timed_cpu(TRAIN, with_code(env[label], checkout), folder))
+            for workers in map(int, args.workers.split(",")):
+                for label, folder in folders.items():
+                    for code, checkout in codes.items():
+                        name = f"bench-{code}-{time.time_ns()}"
+                        row = f"redes study{f' --workers {workers}' if workers > 1 else ''} to first epoch, {label}"
+                        record(row, code, study_first_epoch(folder, with_code(env[label], checkout), name, workers))
         finally:
-            subprocess.run([REDES, "down"], env=env[served], cwd=served, capture_output=True, timeout=120)
-    print(f"`redes up --no-ui` returned after {up_wall:.1f} s (a new Prefect database)")
-    print(f"\n{'':<44} {'wall s, each run':>24} {'median':>8} {'CPU s, median':>14}")
-    for label, folder in (("redes train, Prefect local mode", local), ("redes train, after `redes up`", served)):
-        runs = " ".join(f"{wall:.1f}" for wall in walls[folder])
-        print(f"{label:<44} {runs:>24} {statistics.median(walls[folder]):>8.1f} {statistics.median(cpus[folder]):>14.1f}")
-    print(f"{'redes study to first epoch, local mode':<44} {'':>24} {first_epoch[local]:>8.1f}")
-    print(f"{'redes study to first epoch, after `redes up`':<44} {'':>24} {first_epoch[served]:>8.1f}")
-    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            subprocess.run([REDES, "down"], env=env["after `redes up`"], cwd=served, capture_output=True, timeout=120)
+    print(f"`redes up --no-ui` returned after {up_wall:.1f} s (a new Prefect database)\n")
+    header = f"{'':<46}" + "".join(f" {code + ': wall s, each run':>28} {'median':>7} {'CPU s':>6}" for code in reversed(codes))
+    print(header)
+    rows = dict.fromkeys(row for row, _ in walls)
+    for row in rows:
+        line = f"{row:<46}"
+        for code in reversed(codes):
+            runs = walls[(row, code)]
+            cpu = f"{statistics.median(cpus[(row, code)]):>6.1f}" if (row, code) in cpus else f"{'':>6}"
+            line += f" {' '.join(f'{w:.1f}' for w in runs):>28} {statistics.median(runs):>7.2f} {cpu}"
+        print(line)
+    print("(CPU s: median, user + system of the command and the children it waited for)")
+    print(f"load average at the end {load()}")
 
 
 if __name__ == "__main__":

@@ -82,4 +82,10 @@ app.command("status")(status_command.status)
 
 def main() -> None:
     """Entry point of the `redes` console script."""
-    app()
+    from runtime import collector
+
+    collector.tune()
+    try:
+        app()
+    finally:
+        collector.skip_last_collection()

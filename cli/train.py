@@ -77,7 +77,7 @@ def train(
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
         prefect_api.check_reachable()
         mlflow_store.configure(settings)
-    with epoch_progress(config.epochs, err_console, live=err_console.is_terminal):
+    with epoch_progress(config.epochs, err_console, live=err_console.is_terminal), prefect_api.without_heartbeats():
         outcome = train_once(
             config=config_dict(config), diagnostics=diagnostics, mirrors=mirror, train_size=train_size, val_size=val_size, experiment=experiment
         )

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from runtime.servers import die_with
 
@@ -74,6 +76,31 @@ def shared_api_url() -> str:
     signals.register_server(server.server_process)
     os.environ["PREFECT_API_URL"] = server.api_url
     return server.api_url
+
+
+#: Prefect's setting of the seconds between a flow run's heartbeats; a value the user set is kept.
+HEARTBEAT_SETTING = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs of this process, inside the block, without Prefect's heartbeat thread.
+
+    Prefect 3.9 sends a heartbeat event every 180 s by default, for an automation that marks a
+    deployment's silent run crashed; redes creates none, and its own flow runs are watched by
+    redes itself (signals, orphaned trials). The thread sleeps in 1-second steps and every flow
+    run's end waits for it: 0.5 s on average, about 1 s of each `redes train` (two flow runs).
+    Runs that `redes serve` or a worker starts are separate processes and keep them; so does a
+    user who sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY. Enter it once the Prefect API is chosen
+    (:func:`shared_api_url`): the block reads Prefect's settings once, at its start.
+    """
+    if os.environ.get(HEARTBEAT_SETTING):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def lost_server() -> str | None:

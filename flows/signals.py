@@ -105,13 +105,23 @@ def stop_workers(why: str | None = None) -> None:
 
 
 def kill_workers(timeout: float = 5.0) -> list[int]:
-    """SIGKILL every pool process still alive and wait for them; their PIDs."""
+    """SIGKILL every pool process still alive and wait for them, and the fork server they came from; their PIDs."""
     children = multiprocessing.active_children()
     for child in children:
         _kill(child.pid, signal.SIGKILL)
     for child in children:
         child.join(timeout)
+    server = _fork_server_pid()
+    if server is not None:  # it would exit by itself once this process is gone, after a slow teardown
+        _kill(server, signal.SIGKILL)  # not reaped here: multiprocessing reaps it, and starts another if asked
     return [child.pid for child in children]
+
+
+def _fork_server_pid() -> int | None:
+    """The PID of the fork server this process started for its pool (flows.study_workers), if any."""
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
 
 
 def force_exit(code: int, message: str) -> None:
@@ -180,6 +190,9 @@ def _kill(pid: int, sig: int) -> None:
 
 def worker_initializer(parent_pid: int) -> None:
     """Run once in each pool process: a SIGINT asks for a stop, and so does the death of PARENT_PID."""
+    from runtime import collector
+
+    collector.tune()  # before the task's modules (MLflow, Optuna) are loaded
     signal.signal(signal.SIGINT, lambda signum, frame: interruption.request_stop("SIGINT"))
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="redes-parent-watch", daemon=True).start()
 
@@ -190,8 +203,16 @@ def stop_with_parent() -> None:
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-    """Poll the parent; once it is gone, stop the trial, give it ORPHAN_GRACE seconds to be recorded, exit."""
-    while os.getppid() == parent_pid:
+    """Poll the parent; once it is gone, stop the trial, give it ORPHAN_GRACE seconds to be recorded, exit.
+
+    The parent is the process that started the pool, not necessarily this process's parent: a worker
+    forked by the fork server (flows.study_workers) is the server's child. Its start time tells it
+    apart from a later process with the same PID.
+    """
+    from runtime.servers import process_started, same_process
+
+    started = process_started(parent_pid)
+    while started is not None and same_process(parent_pid, started):
         time.sleep(interval)
     interruption.request_stop(f"its parent process {parent_pid} died")
     time.sleep(ORPHAN_GRACE)

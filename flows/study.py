@@ -175,10 +175,11 @@ def study_task_runner(workers: int):
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from flows.prefect_api import shared_api_url
-    from flows.study_workers import pool_runner
+    from flows.study_workers import pool_runner, start_fork_server
 
     if workers > 1:
         shared_api_url()
+        start_fork_server()  # loads the workers' modules while the flow prepares the data and opens the study
         return pool_runner(workers)
     return ThreadPoolTaskRunner(max_workers=1)
 
@@ -196,12 +197,13 @@ def run_study(request: StudyRequest, main: bool = False) -> dict[str, Any]:
     the terminal's reach and stopped with it (see flows.prefect_api), not one Prefect's client
     would start in the terminal's process group.
     """
-    from flows.prefect_api import shared_api_url
+    from flows.prefect_api import shared_api_url, without_heartbeats
 
     started = time.perf_counter()
     shared_api_url()
-    if main:
-        result = main_job(request)
-    else:
-        result = mnist_study.with_options(task_runner=study_task_runner(request.workers))(request)
+    with without_heartbeats():
+        if main:
+            result = main_job(request)
+        else:
+            result = mnist_study.with_options(task_runner=study_task_runner(request.workers))(request)
     return {**result, "seconds": time.perf_counter() - started}

@@ -20,7 +20,7 @@ from core.config import TrainConfig
 from core.errors import Diverged
 from core.network import Network
 from core.training import EpochMetrics, TrainResult, train
-from tracking import plots, stores
+from tracking import stores
 from tracking.interruption import REASON as INTERRUPTED
 from tracking.interruption import Interrupted
 from tracking.run_logger import RunLogger
@@ -137,6 +137,8 @@ def train_tracked(
             result.network.save(weights)
             logger.log_artifact(weights, WEIGHTS_ARTIFACT)  # these calls are made in the background meanwhile
             if curves is None:
+                from tracking import plots  # matplotlib: loaded once a picture is drawn, not before the first epoch
+
                 curve = plots.learning_curve(result.history, result.best_epoch, Path(tmp) / CURVE_FILE)
                 logger.log_artifact(curve, CURVE_ARTIFACT)
             if trial is not None:  # Optuna's writes while MLflow's are made
@@ -182,6 +184,8 @@ class CurveDrawer:
 
     def _draw(self, client: Any, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
         try:
+            from tracking import plots  # on this thread, while the next trial runs
+
             with tempfile.TemporaryDirectory(prefix="redes-curve-") as tmp:
                 curve = plots.learning_curve(history, best_epoch, Path(tmp) / CURVE_FILE)
                 client.log_artifact(run_id, str(curve), CURVE_ARTIFACT)

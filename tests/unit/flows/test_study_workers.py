@@ -84,7 +84,7 @@ def setup(tmp_path, monkeypatch):
 
     def make(deaths: set[int]) -> Pools:
         pools = Pools(study, deaths)
-        monkeypatch.setattr("prefect.task_runners.ProcessPoolTaskRunner", pools.fresh_pool)
+        monkeypatch.setattr(study_workers, "_fork_server_pool", lambda: pools.fresh_pool)
         return pools
 
     context = SimpleNamespace(study_name="s", storage=storage, settings=None)
