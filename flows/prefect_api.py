@@ -36,25 +36,14 @@ def check_reachable(timeout: float = REACH_TIMEOUT) -> None:
     Prefect's client would retry for about ten seconds and end in a traceback. Unset, there is
     nothing to check: redes starts Prefect's server itself.
     """
-    import urllib.error
-    import urllib.request
-
-    from runtime.servers import mask_url
+    from runtime.servers import mask_url, probe
 
     url = (os.environ.get("PREFECT_API_URL") or "").strip()
     if not url:
         return
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        status, reason = None, str(getattr(exc, "reason", exc))
+    status, reason = probe(url.rstrip("/") + "/health", timeout)
     if status in (200, 401, 403):  # 401/403: alive, behind authentication
         return
-    if status is not None:
-        reason = f"HTTP {status}"
     raise PrefectUnavailable(
         f"the Prefect API at {mask_url(url)} (PREFECT_API_URL) does not answer ({reason}); start that server "
         "(e.g. `redes up`), or unset PREFECT_API_URL to let redes start Prefect's server itself"

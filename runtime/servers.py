@@ -147,14 +147,19 @@ def die_with(parent: int):
 
 def http_status(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> int | None:
     """The HTTP status URL answers with, or None when nothing answers."""
+    return probe(url, timeout, headers)[0]
+
+
+def probe(url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None) -> tuple[int | None, str]:
+    """The HTTP status URL answers with and why, for a message: ``(200, "HTTP 200")``, ``(None, "Connection refused")``."""
     request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
+            return response.status, f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, str(getattr(exc, "reason", exc))
 
 
 def wait_for_http(

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from runtime.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url
+from runtime.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url, probe
 from runtime.settings import Settings
 from tracking import names, stores, ui_views
 
@@ -44,17 +42,9 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     or refuses this process's credentials (see :func:`check_credentials`)."""
     if not uri.startswith(("http://", "https://")):
         return
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        status, reason = None, str(getattr(exc, "reason", exc))
+    status, reason = probe(uri.rstrip("/") + "/health", timeout)
     if status in (200, 401, 403):  # 401/403: alive, behind authentication
         return check_credentials(uri, timeout)
-    if status is not None:
-        reason = f"HTTP {status}"
     raise TrackingUnavailable(
         f"the MLflow tracking server at {masked(uri)} does not answer ({reason}); start it, or unset "
         "MLFLOW_TRACKING_URI to use the local SQLite store"
