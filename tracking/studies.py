@@ -27,6 +27,8 @@ SAMPLERS = ("tpe", "random", "grid", "qmc")
 PRUNERS = ("median", "hyperband", "none")
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
+#: Seconds PostgreSQL keeps a session idle inside a transaction (holding its locks) at the least, however short the grace period.
+IDLE_IN_TRANSACTION_MIN = 10
 SPACE_ATTR = "redes_space"
 SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_size": …, "val_size": …, "seed": …, "stratify": …}
 #: What a trial's value is (the best epoch's validation accuracy); optuna-dashboard shows it instead of "Objective 0".
@@ -116,10 +118,36 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     with stores.creation_lock(sqlite_file.parent) if sqlite_file else stores.schema_lock(url):
         return RDBStorage(
             url,
+            engine_kwargs=postgres_engine_kwargs(grace_period) if url.startswith("postgresql") else None,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=2),
         )
+
+
+def postgres_engine_kwargs(grace_period: int) -> dict[str, Any]:
+    """Let PostgreSQL drop a vanished worker's session, and the row locks it holds, within about the grace period.
+
+    Optuna locks the study row to create a trial and a trial row to fail it. A worker cut off
+    inside such a transaction kept its lock until TCP gave up (~15 min), and every other worker
+    waited on it instead of failing the cut worker's trial by its heartbeat (issue #17). The
+    server settings go with each session (``options``), so any server gets them; the worker's
+    own keepalives let it notice a dead server, and ``pool_pre_ping`` replaces a pooled
+    connection the server dropped. Optuna's transactions last milliseconds: none is held
+    idle across a training epoch.
+    """
+    seconds = max(grace_period, IDLE_IN_TRANSACTION_MIN)
+    probe = max(1, seconds // 6)  # idle + 3 unanswered probes: about half the timeout
+    server = {
+        "idle_in_transaction_session_timeout": f"{seconds}s",
+        "tcp_keepalives_idle": probe,
+        "tcp_keepalives_interval": probe,
+        "tcp_keepalives_count": 3,
+        "tcp_user_timeout": seconds * 1000,  # milliseconds: unacknowledged data (a reply the worker never got)
+    }
+    options = " ".join(f"-c {name}={value}" for name, value in server.items())
+    keepalives = {"keepalives": 1, "keepalives_idle": probe, "keepalives_interval": probe, "keepalives_count": 3}
+    return {"pool_pre_ping": True, "connect_args": {"options": options, **keepalives}}
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> optuna.samplers.BaseSampler:
