@@ -27,8 +27,9 @@ SAMPLERS = ("tpe", "random", "grid", "qmc")
 PRUNERS = ("median", "hyperband", "none")
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
-#: Seconds PostgreSQL keeps a session idle inside a transaction (holding its locks) at the least, however short the grace period.
-IDLE_IN_TRANSACTION_MIN = 10
+#: Seconds PostgreSQL keeps a live session idle inside a transaction (holding its locks) at the least: a busy worker was
+#: seen idle 6-8 s between two statements of one of Optuna's transactions while three workers started on two cores.
+IDLE_IN_TRANSACTION_MIN = 60
 SPACE_ATTR = "redes_space"
 SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_size": …, "val_size": …, "seed": …, "stratify": …}
 #: What a trial's value is (the best epoch's validation accuracy); optuna-dashboard shows it instead of "Objective 0".
@@ -131,19 +132,21 @@ def postgres_engine_kwargs(grace_period: int) -> dict[str, Any]:
     Optuna locks the study row to create a trial and a trial row to fail it. A worker cut off
     inside such a transaction kept its lock until TCP gave up (~15 min), and every other worker
     waited on it instead of failing the cut worker's trial by its heartbeat (issue #17). The
-    server settings go with each session (``options``), so any server gets them; the worker's
-    own keepalives let it notice a dead server, and ``pool_pre_ping`` replaces a pooled
-    connection the server dropped. Optuna's transactions last milliseconds: none is held
-    idle across a training epoch.
+    server's TCP keepalives (a vanished machine answers no probe) end such a session in about
+    two thirds of the grace period, however busy a live worker is; ``tcp_user_timeout`` does it when a
+    reply was never acknowledged; ``idle_in_transaction_session_timeout`` is the backstop for
+    a live but hung worker. They go with each session (``options``), so any server gets them.
+    The worker's own keepalives let it notice a vanished server, and ``pool_pre_ping``
+    replaces a pooled connection the server dropped. Optuna's transactions last milliseconds
+    to seconds: none is held idle across a training epoch.
     """
-    seconds = max(grace_period, IDLE_IN_TRANSACTION_MIN)
-    probe = max(1, seconds // 6)  # idle + 3 unanswered probes: about half the timeout
+    probe = max(1, grace_period // 6)  # idle + 3 unanswered probes = 4 probe periods: about 2/3 of the grace period
     server = {
-        "idle_in_transaction_session_timeout": f"{seconds}s",
         "tcp_keepalives_idle": probe,
         "tcp_keepalives_interval": probe,
         "tcp_keepalives_count": 3,
-        "tcp_user_timeout": seconds * 1000,  # milliseconds: unacknowledged data (a reply the worker never got)
+        "tcp_user_timeout": grace_period * 1000,  # milliseconds
+        "idle_in_transaction_session_timeout": f"{max(2 * grace_period, IDLE_IN_TRANSACTION_MIN)}s",
     }
     options = " ".join(f"-c {name}={value}" for name, value in server.items())
     keepalives = {"keepalives": 1, "keepalives_idle": probe, "keepalives_interval": probe, "keepalives_count": 3}
