@@ -27,8 +27,8 @@ SAMPLERS = ("tpe", "random", "grid", "qmc")
 PRUNERS = ("median", "hyperband", "none")
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
-#: Seconds PostgreSQL keeps a live session idle inside a transaction (holding its locks) at the least: a busy worker was
-#: seen idle 6-8 s between two statements of one of Optuna's transactions while three workers started on two cores.
+#: Seconds PostgreSQL keeps a live session idle inside a transaction (holding its locks) at the least: the backstop for a
+#: hung worker, far above the pauses of a worker slowed down by a loaded machine.
 IDLE_IN_TRANSACTION_MIN = 60
 SPACE_ATTR = "redes_space"
 SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_size": …, "val_size": …, "seed": …, "stratify": …}
