@@ -27,6 +27,9 @@ SAMPLERS = ("tpe", "random", "grid", "qmc")
 PRUNERS = ("median", "hyperband", "none")
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 30
+#: Seconds PostgreSQL keeps a live session idle inside a transaction (holding its locks) at the least: the backstop for a
+#: hung worker, far above the pauses of a worker slowed down by a loaded machine.
+IDLE_IN_TRANSACTION_MIN = 60
 SPACE_ATTR = "redes_space"
 SPLIT_ATTR = "redes_split"  # the split of the study's first trials: {"train_size": …, "val_size": …, "seed": …, "stratify": …}
 #: What a trial's value is (the best epoch's validation accuracy); optuna-dashboard shows it instead of "Objective 0".
@@ -116,10 +119,38 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     with stores.creation_lock(sqlite_file.parent) if sqlite_file else stores.schema_lock(url):
         return RDBStorage(
             url,
+            engine_kwargs=postgres_engine_kwargs(grace_period) if url.startswith("postgresql") else None,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             heartbeat_stale_trial_callback=StaleTrialCallback(max_retry=2),
         )
+
+
+def postgres_engine_kwargs(grace_period: int) -> dict[str, Any]:
+    """Let PostgreSQL drop a vanished worker's session, and the row locks it holds, within about the grace period.
+
+    Optuna locks the study row to create a trial and a trial row to fail it. A worker cut off
+    inside such a transaction kept its lock until TCP gave up (~15 min), and every other worker
+    waited on it instead of failing the cut worker's trial by its heartbeat (issue #17). The
+    server's TCP keepalives (a vanished machine answers no probe) end such a session in about
+    two thirds of the grace period, however busy a live worker is; ``tcp_user_timeout`` does it when a
+    reply was never acknowledged; ``idle_in_transaction_session_timeout`` is the backstop for
+    a live but hung worker. They go with each session (``options``), so any server gets them.
+    The worker's own keepalives let it notice a vanished server, and ``pool_pre_ping``
+    replaces a pooled connection the server dropped. Optuna's transactions last milliseconds
+    to seconds: none is held idle across a training epoch.
+    """
+    probe = max(1, grace_period // 6)  # idle + 3 unanswered probes = 4 probe periods: about 2/3 of the grace period
+    server = {
+        "tcp_keepalives_idle": probe,
+        "tcp_keepalives_interval": probe,
+        "tcp_keepalives_count": 3,
+        "tcp_user_timeout": grace_period * 1000,  # milliseconds
+        "idle_in_transaction_session_timeout": f"{max(2 * grace_period, IDLE_IN_TRANSACTION_MIN)}s",
+    }
+    options = " ".join(f"-c {name}={value}" for name, value in server.items())
+    keepalives = {"keepalives": 1, "keepalives_idle": probe, "keepalives_interval": probe, "keepalives_count": 3}
+    return {"pool_pre_ping": True, "connect_args": {"options": options, **keepalives}}
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int | None = None) -> optuna.samplers.BaseSampler:
