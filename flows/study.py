@@ -155,9 +155,7 @@ def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = No
     except Interrupted as exc:  # a stop asked from outside: the flow run ends Cancelled, without a traceback
         from prefect.states import Cancelled
 
-        from tracking import interruption, stores
-
-        status = "FAILED" if interruption.why() == stores.DISK_FULL else "KILLED"
+        status = "KILLED"
         stopped = str(exc)
         return Cancelled(message=stopped)
     finally:

@@ -5,8 +5,8 @@ pool: Python stops the other workers with it. Their RUNNING trials are failed, t
 runs ended KILLED and their parameters queued again, and the trials still owed run in a fresh
 pool, so a dead process costs the trials it was running, never the study.
 
-A stop asked by a signal (flows.signals), a full disk (tracking.stores) or the loss of the
-Prefect server redes started ends the loop instead: the workers get :data:`GRACE` seconds to end their trials at the
+A stop asked by a signal (flows.signals) or the loss of the Prefect server redes started
+ends the loop instead: the workers get :data:`GRACE` seconds to end their trials at the
 next epoch end, then whatever still runs is killed and its trials recorded `interrupted`.
 """
 
@@ -109,7 +109,7 @@ def run_workers(
     """
     from flows.prefect_api import lost_server
     from flows.signals import stop_workers
-    from tracking import interruption, mlflow_store, stores, studies
+    from tracking import interruption, mlflow_store, studies
     from tracking.orphans import fail_orphaned_trials
 
     logger = get_run_logger()
@@ -140,7 +140,6 @@ def run_workers(
                 lost = lost_server()
                 if lost:
                     stop_workers(lost)
-                stores.check_reserve()  # a worker met a full disk
                 if interruption.stop_requested():
                     _stop(futures, study, context, lost)
                 if time.monotonic() - shown >= 5:

@@ -19,7 +19,7 @@ from mlflow.entities import RunTag
 from threadpoolctl import threadpool_limits
 
 from runtime.settings import Settings
-from tracking import interruption, mlflow_store, stores, studies
+from tracking import interruption, mlflow_store, studies
 from tracking.orphans import process_identity
 from tracking.run_logger import RunLogger, writer
 from tracking.run_names import DESCRIPTION_TAG, describe
@@ -76,7 +76,7 @@ class Objective:
             raise
         except Exception as exc:  # Optuna records FAIL; the reason goes with it, wherever it was raised
             if "fail_reason" not in trial.user_attrs:
-                trial.set_user_attr("fail_reason", stores.failure_reason(exc)[:2000])
+                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
@@ -114,7 +114,6 @@ class Objective:
 
 
     def _on_epoch(self, metrics) -> str | None:
-        stores.check_reserve()  # another process met a full disk
         interruption.check()
         return self._check_deadline()
 
