@@ -351,3 +351,22 @@ def start_postgres(lab: Lab, port: int, databases: tuple[str, ...]) -> Postgres:
     for database in databases:
         pg.psql(f"CREATE DATABASE {database} OWNER {pg.role};")
     return pg
+
+
+def lab_of(repo_root: Path):
+    """A lab for a test fixture (``yield from lab_of(repo_root)``): skipped with the reason where namespaces are not
+    allowed, failed when the workers' venv cannot serve other users, torn down with nothing left behind."""
+    import pytest
+
+    reason = namespaces_unavailable()
+    if reason is not None:
+        pytest.skip(f"separate machines cannot be simulated here: {reason}")
+    unusable = worker_venv_unusable(repo_root / WORKER_VENV)
+    if unusable is not None:
+        pytest.fail(unusable)
+    lab = Lab.create()
+    try:
+        yield lab
+    finally:
+        left = lab.teardown()
+        assert left == [], f"the lab left behind: {left}"

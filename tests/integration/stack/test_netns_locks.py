@@ -13,7 +13,7 @@ import time
 
 import pytest
 import sqlalchemy
-from support.netns import Lab, WORKER_VENV, namespaces_unavailable, start_postgres, worker_venv_unusable
+from support.netns import WORKER_VENV, lab_of, start_postgres
 
 from runtime.servers import free_port
 
@@ -36,18 +36,7 @@ time.sleep(600)
 
 @pytest.fixture
 def lab(repo_root):
-    reason = namespaces_unavailable()
-    if reason is not None:
-        pytest.skip(f"separate machines cannot be simulated here: {reason}")
-    unusable = worker_venv_unusable(repo_root / WORKER_VENV)
-    if unusable is not None:
-        pytest.fail(unusable)
-    lab = Lab.create()
-    try:
-        yield lab
-    finally:
-        left = lab.teardown()
-        assert left == [], f"the lab left behind: {left}"
+    yield from lab_of(repo_root)
 
 
 def test_a_cut_off_workers_lock_is_freed_within_the_grace_period(lab, repo_root):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.netns import Lab, User, Worker, WORKER_VENV, namespaces_unavailable, start_postgres, worker_venv_unusable
+from support.netns import Lab, User, Worker, WORKER_VENV, lab_of, start_postgres
 from support.spaces import space_toml
 from tracking.study_request import StudyRequest
 
@@ -256,18 +256,7 @@ def study_parameters(study: str, trials: int) -> dict:
 
 @pytest.fixture
 def lab(repo_root):
-    reason = namespaces_unavailable()
-    if reason is not None:
-        pytest.skip(f"separate machines cannot be simulated here: {reason}")
-    unusable = worker_venv_unusable(repo_root / WORKER_VENV)
-    if unusable is not None:
-        pytest.fail(unusable)
-    lab = Lab.create()
-    try:
-        yield lab
-    finally:
-        left = lab.teardown()
-        assert left == [], f"the lab left behind: {left}"
+    yield from lab_of(repo_root)
 
 
 @pytest.fixture
