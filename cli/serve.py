@@ -33,6 +33,7 @@ from cli.common import (
     err_console,
     user_errors,
 )
+from flows import signals
 from flows.defaults import MAIN_JOB
 from flows.schedules import NIGHTLY_TRIALS
 
@@ -79,7 +80,7 @@ def serve(
         if api_url is None:
             with user_errors():
                 server, api_url = _start_local_prefect(prefect_port)
-                stop.server = server
+                signals.register_server(server.process)  # killed by a forced stop
         os.environ["PREFECT_API_URL"] = api_url  # the flow runs (child processes) inherit it
         _serve(api_url, schedules, cron, seconds, nightly, refresh, limit, stop)
     except KeyboardInterrupt:
@@ -231,7 +232,6 @@ class _Stop:
 
     def __init__(self) -> None:
         self.runner = None
-        self.server = None
         self.requested: int | None = None
 
     def request(self, signum, frame=None) -> None:
@@ -244,31 +244,24 @@ class _Stop:
         self.requested = signum
         flow_runs = _flow_run_processes()
         for process in flow_runs:
-            _send(process.pid, signal.SIGTERM)
+            signals.send(process.pid, signal.SIGTERM)
         threading.Thread(target=self._finish, args=(flow_runs,), name="redes-serve-stop", daemon=True).start()
 
     def _finish(self, flow_runs) -> None:
         """Wait for the flow runs to exit (killed after FORCE_AFTER s), then stop the runner."""
         import psutil
 
-        from flows.signals import FORCE_AFTER
-
-        _, alive = psutil.wait_procs(flow_runs, timeout=FORCE_AFTER)
+        _, alive = psutil.wait_procs(flow_runs, timeout=signals.FORCE_AFTER)
         for process in alive:
             _kill_tree(process)
         self.runner.stopping = True
         self.runner.execute_in_background(self.runner.astop)
 
     def force(self, message: str) -> None:
-        try:
-            for process in _flow_run_processes():
-                _kill_tree(process)
-            if self.server is not None:
-                _send(-self.server.pid, signal.SIGKILL)
-            sys.stderr.write(f"redes: {message}\n")
-            sys.stderr.flush()
-        finally:
-            os._exit(128 + signal.SIGINT)
+        """Kill the flow runs, then say MESSAGE and kill the local server as any forced stop of redes does."""
+        for process in _flow_run_processes():
+            _kill_tree(process)
+        signals.force_exit(128 + signal.SIGINT, message)
 
 
 def _flow_run_processes() -> list:
@@ -295,11 +288,5 @@ def _kill_tree(process) -> None:
     except psutil.NoSuchProcess:
         return
     for member in tree:
-        _send(member.pid, signal.SIGKILL)
+        signals.send(member.pid, signal.SIGKILL)
 
-
-def _send(pid: int, sig: int) -> None:
-    try:
-        os.killpg(-pid, sig) if pid < 0 else os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -101,19 +101,19 @@ def stop_workers(why: str | None = None) -> None:
     if why is not None:
         interruption.request_stop(why)
     for child in multiprocessing.active_children():
-        _kill(child.pid, signal.SIGINT)
+        send(child.pid, signal.SIGINT)
 
 
 def kill_workers(timeout: float = 5.0) -> list[int]:
     """SIGKILL every pool process still alive and wait for them, and the fork server they came from; their PIDs."""
     children = multiprocessing.active_children()
     for child in children:
-        _kill(child.pid, signal.SIGKILL)
+        send(child.pid, signal.SIGKILL)
     for child in children:
         child.join(timeout)
     server = _fork_server_pid()
     if server is not None:  # it would exit by itself once this process is gone, after a slow teardown
-        _kill(server, signal.SIGKILL)  # not reaped here: multiprocessing reaps it, and starts another if asked
+        send(server, signal.SIGKILL)  # not reaped here: multiprocessing reaps it, and starts another if asked
     return [child.pid for child in children]
 
 
@@ -135,7 +135,7 @@ def force_exit(code: int, message: str) -> None:
     try:
         os.write(2, f"redes: {message}\n".encode(errors="replace"))
         for server in _servers:
-            _kill(-server.pid, signal.SIGKILL)
+            send(-server.pid, signal.SIGKILL)
         kill_workers(timeout=1.0)
     finally:
         os._exit(code)
@@ -181,7 +181,8 @@ def exit_flow_run_cancelled(message: str) -> None:
         exit_now(0)
 
 
-def _kill(pid: int, sig: int) -> None:
+def send(pid: int, sig: int) -> None:
+    """Signal SIG to PID (a negative PID: its process group); one that is gone or not ours is left alone."""
     try:
         os.killpg(-pid, sig) if pid < 0 else os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -29,10 +29,6 @@ from tracking.tracked_training import CurveDrawer, train_tracked
 log = logging.getLogger(__name__)
 
 
-#: The stop reason of a trial stopped by the study's time budget.
-BUDGET_SPENT = "budget"
-
-
 @dataclass(frozen=True)
 class StudyContext:
     """What a worker needs to join a study and log its trials."""
@@ -113,20 +109,14 @@ class Objective:
         return tracked.result.best_val_accuracy
 
 
-    def _on_epoch(self, metrics) -> str | None:
+    def _on_epoch(self, metrics) -> None:
         interruption.check()
-        return self._check_deadline()
 
     def _epochs_that_fit(self, history) -> int:
+        """The study's time budget, seen by core: the schedule fits the time left, and once no epoch fits the
+        trial stops like early stopping does: COMPLETE with its best epoch's weights and accuracy, ``stop_reason``
+        ``budget`` (a slow machine still gets a champion from the trials it could not finish)."""
         return epochs_that_fit(history, self.context.deadline - time.time())
-
-    def _check_deadline(self) -> str | None:
-        """When the study's time budget is spent, a running trial stops like early stopping does: COMPLETE
-        with its best epoch's weights and accuracy, ``stop_reason`` ``budget`` (a slow machine still gets
-        a champion from the trials it could not finish)."""
-        if self.context.deadline is not None and time.time() > self.context.deadline:
-            return BUDGET_SPENT
-        return None
 
 
 def epochs_that_fit(history, seconds_left: float) -> int:
