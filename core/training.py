@@ -392,8 +392,9 @@ def train(
     Each epoch: η from ``config.schedule`` (:mod:`core.schedules`), shuffle, one SGD step
     per mini-batch, validation, ``on_epoch_end``.
     Stops after ``config.patience`` epochs without a better validation accuracy
-    (``"patience"``), after ``config.epochs`` (``"max_epochs"``), or when ``on_epoch_end``
-    returns a reason (a time budget spent: ``"budget"``); with a patience the
+    (``"patience"``), after ``config.epochs`` (``"max_epochs"``), when ``on_epoch_end``
+    returns a reason, or when a time budget leaves no epoch (``"budget"``, see
+    ``epochs_that_fit``); with a patience the
     network ends with the weights of its best epoch. A NaN or inf loss raises
     :class:`Diverged` carrying the epoch and a ``TrainResult`` with ``"diverged"``
     (best weights restored when there were any).
