@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Annotated, Any, Iterator, Optional
 
@@ -19,6 +19,7 @@ from cli.common import (
     err_console,
     is_terminal,
     parse_duration,
+    print_error,
     print_warning,
     user_errors,
 )
@@ -98,27 +99,43 @@ def run_study_command(request: StudyRequest, storage: str | None, main: bool = F
         from flows.prefect_api import check_reachable
 
         check_reachable()
-        if mlflow_store.is_embedded(settings.tracking_uri):
+        embedded = mlflow_store.is_embedded(settings.tracking_uri)
+        if embedded:
             stores.check_free_space(settings.workdir)
         mlflow_store.configure(settings)
     progress = progress_display(request.name, storage, request.trials)
+    reserve = stores.disk_reserve(settings.workdir) if embedded else nullcontext()  # room to record the end on a full disk
     # the storage travels in the environment, for the flow and the worker processes it starts (storage_in_environment)
-    with stop_on_signals(), interrupted_exit(), user_errors(), progress, storage_in_environment(storage):
+    with reserve, stop_on_signals(), interrupted_exit(settings.workdir), user_errors(), progress, storage_in_environment(storage):
         outcome = run_study(request, main=main)
     return {**outcome, "name": request.name, "storage": storage, "settings": settings}
 
 
 @contextmanager
-def interrupted_exit() -> Iterator[None]:
-    """A study stopped by Ctrl-C or SIGTERM: one line, the shell's exit code (130, 143), no traceback."""
+def interrupted_exit(workdir) -> Iterator[None]:
+    """A study stopped by Ctrl-C or SIGTERM: one line, the shell's exit code (130, 143), no traceback.
+
+    Stopped by a full disk (tracking.stores): one error line, exit 1.
+    """
+    import shutil
+
     from flows.signals import exit_code, exit_now, received
-    from tracking import interruption
+    from tracking import interruption, stores
 
     try:
         yield
     except BaseException as exc:
         if not interruption.stop_requested() or isinstance(exc, typer.Exit):
             raise
+        stores.release_reserve()  # exit_now skips the clean-up of the context that made it
+        if interruption.why() == stores.DISK_FULL:
+            free = shutil.disk_usage(workdir).free / 2**20
+            print_error(
+                f"the disk of {workdir} filled up mid-study ({free:.1f} MiB free now): the study stopped, the trial that "
+                f"met it ended FAIL `{stores.DISK_FULL}`, the others FAIL `interrupted` (queued again), the parent run "
+                "FAILED; free some space, then run the same command again to continue the study"
+            )
+            exit_now(1)
         err_console.print(
             f"[bold yellow]{interruption.REASON}[/] ({interruption.why()}): no new trial started; the running ones ended "
             "FAIL `interrupted`, their MLflow runs KILLED, their parameters queued for the next `redes study`"

@@ -155,7 +155,9 @@ def mnist_study(request: StudyRequest = StudyRequest(), storage: str | None = No
     except Interrupted as exc:  # a stop asked from outside: the flow run ends Cancelled, without a traceback
         from prefect.states import Cancelled
 
-        status = "KILLED"
+        from tracking import interruption, stores
+
+        status = "FAILED" if interruption.why() == stores.DISK_FULL else "KILLED"
         stopped = str(exc)
         return Cancelled(message=stopped)
     finally:

@@ -5,8 +5,8 @@ pool: Python stops the other workers with it. Their RUNNING trials are failed, t
 runs ended KILLED and their parameters queued again, and the trials still owed run in a fresh
 pool, so a dead process costs the trials it was running, never the study.
 
-A stop asked by a signal (flows.signals) or the loss of the Prefect server redes started
-ends the loop instead: the workers get :data:`GRACE` seconds to end their trials at the
+A stop asked by a signal (flows.signals), a full disk (tracking.stores) or the loss of the
+Prefect server redes started ends the loop instead: the workers get :data:`GRACE` seconds to end their trials at the
 next epoch end, then whatever still runs is killed and its trials recorded `interrupted`.
 """
 
@@ -140,14 +140,14 @@ def run_workers(
                 lost = lost_server()
                 if lost:
                     stop_workers(lost)
-                if interruption.stop_requested():
+                if _stop_asked():
                     _stop(futures, study, context, lost)
                 if time.monotonic() - shown >= 5:
                     on_progress(studies.finished_count(study) - start - requeued)
                     shown = time.monotonic()
             on_progress(studies.finished_count(study) - start - requeued)
             if not _pool_broke(futures):
-                if interruption.stop_requested():  # every worker ended its trial at the stop
+                if _stop_asked():  # every worker ended its trial at the stop
                     _stop(futures, study, context, lost_server())
                 return
             _wait_for_pool_exit(study)
@@ -172,6 +172,18 @@ def run_workers(
     finally:
         if runner is not None:
             runner.__exit__(None, None, None)
+
+
+def _stop_asked() -> bool:
+    """A stop asked of this process, or a full disk met by a worker (its reserve gone: tracking.stores).
+
+    Also asked once every worker has returned: the workers may all end at a full disk before
+    this process looks, and the study must not then go on to evaluate a champion and exit 0.
+    """
+    from tracking import interruption, stores
+
+    stores.check_reserve()
+    return interruption.stop_requested()
 
 
 def _stop(futures: list[Any], study: optuna.Study, context: Any, lost: str | None) -> None:

@@ -6,6 +6,7 @@ The embedded default is a SQLite file and an artifact folder in the working fold
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -121,6 +122,10 @@ def configure(settings: Settings) -> MlflowClient:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     mlflow.set_tracking_uri(uri)
+    from runtime.terminal import libraries_verbose
+
+    if not libraries_verbose():  # its ERROR line and traceback for every failed call: the error is ours to report
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     open_store(uri)
     return MlflowClient(tracking_uri=uri)
 

@@ -19,7 +19,7 @@ from mlflow.entities import RunTag
 from threadpoolctl import threadpool_limits
 
 from runtime.settings import Settings
-from tracking import interruption, mlflow_store, studies
+from tracking import interruption, mlflow_store, stores, studies
 from tracking.orphans import process_identity
 from tracking.run_logger import RunLogger, writer
 from tracking.run_names import DESCRIPTION_TAG, describe
@@ -72,7 +72,7 @@ class Objective:
             raise
         except Exception as exc:  # Optuna records FAIL; the reason goes with it, wherever it was raised
             if "fail_reason" not in trial.user_attrs:
-                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
+                trial.set_user_attr("fail_reason", stores.failure_reason(exc)[:2000])
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
@@ -110,6 +110,7 @@ class Objective:
 
 
     def _on_epoch(self, metrics) -> None:
+        stores.check_reserve()  # another process met a full disk
         interruption.check()
 
     def _epochs_that_fit(self, history) -> int:

@@ -5,10 +5,16 @@ crashes in MLflow's migration, "duplicate column name"): the first creation of a
 runs under an exclusive lock on the folder that holds it, or, on PostgreSQL, under an
 advisory lock of its database. A damaged Optuna journal or SQLite file, or a disk too
 full to run, is one line naming the file and what to do.
+
+A disk that fills up mid-study leaves no room to record anything: while a study runs on
+embedded stores, a reserve file is kept beside them; the first process that meets their disk
+full deletes it, which stops the study everywhere (every process looks for it at each
+epoch end) and gives the trials and the parent run the room to record their end.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -22,6 +28,12 @@ from typing import Iterator
 MIN_FREE_BYTES = 100 * 2**20
 #: How the errors of a full disk read (OSError ENOSPC, SQLite).
 FULL_DISK_MARKERS = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+#: The fail_reason of a trial whose writes met a full disk, and why the study stopped.
+DISK_FULL = "disk full"
+#: The reserve kept free while a study runs: a few hundred small writes end the trials and the parent run.
+RESERVE_BYTES = 8 * 2**20
+#: Where the processes of a study find the reserve file (pool processes inherit it).
+ENV_RESERVE = "REDES_DISK_RESERVE"
 #: The PostgreSQL advisory lock taken while a store's schema is created or upgraded (any 64-bit number
 #: that nothing else locks; the same for MLflow and Optuna, whose stores may share a database).
 SCHEMA_LOCK_KEY = 0x7265646573  # "redes"
@@ -44,6 +56,18 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def disk_full_detail(exc: BaseException) -> str:
+    """The line of EXC's chain that says the disk is full (``[Errno 28] No space left on device``), for one-line messages."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (28, 122):
+            return f"[Errno {exc.errno}] {exc.strerror}"
+        for line in str(exc).splitlines():
+            if any(marker in line for marker in FULL_DISK_MARKERS):
+                return line.strip()[:300]
+        exc = exc.__cause__ or exc.__context__
+    return "the disk is full"
 
 
 @contextmanager
@@ -128,6 +152,77 @@ def check_journal(path: Path) -> None:
             raise StoreDamaged(
                 f"the Optuna journal {path} is damaged (line {number} is not a JSON record); {move_aside_hint(path)}"
             ) from None
+
+
+@contextmanager
+def disk_reserve(folder: Path) -> Iterator[Path]:
+    """While inside: RESERVE_BYTES held in FOLDER/.redes/disk-reserve, named in the environment for the workers."""
+    path = folder / ".redes" / "disk-reserve"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without fallocate: write it
+            raise
+        os.write(fd, bytes(RESERVE_BYTES))
+    finally:
+        os.close(fd)
+    previous = os.environ.get(ENV_RESERVE)
+    os.environ[ENV_RESERVE] = str(path)
+    try:
+        yield path
+    finally:
+        release_reserve()
+        if previous is None:
+            os.environ.pop(ENV_RESERVE, None)
+        else:
+            os.environ[ENV_RESERVE] = previous
+
+
+def release_reserve() -> None:
+    """Delete this study's reserve file, if it has one."""
+    if os.environ.get(ENV_RESERVE):
+        Path(os.environ[ENV_RESERVE]).unlink(missing_ok=True)
+
+
+def disk_filled() -> None:
+    """A write of this process met a full disk: free the reserve and stop the study (see the module's docstring)."""
+    from tracking import interruption
+
+    release_reserve()
+    interruption.request_stop(DISK_FULL)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why EXC failed a run, for its trial and its tags; the stores' disk full is named as such, and stops the study."""
+    if is_disk_full(exc) and stores_disk_full():
+        disk_filled()
+        return f"{DISK_FULL}: {disk_full_detail(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def stores_disk_full() -> bool:
+    """Whether the full disk is the one of the study's embedded stores (where its reserve is).
+
+    Another full disk, an artifact folder mounted apart, say, fails the trials that write
+    to it with the reason, and the study goes on: the stores can still record every end.
+    """
+    path = os.environ.get(ENV_RESERVE)
+    if not path:
+        return False
+    if not os.path.exists(path):  # another process met it first
+        return True
+    return shutil.disk_usage(os.path.dirname(path)).free < RESERVE_BYTES
+
+
+def check_reserve() -> None:
+    """At an epoch end: when another process of the study met a full disk (the reserve is gone), stop here too."""
+    path = os.environ.get(ENV_RESERVE)
+    if path and not os.path.exists(path):
+        from tracking import interruption
+
+        interruption.request_stop(DISK_FULL)
 
 
 def check_free_space(folder: Path, need: int = MIN_FREE_BYTES) -> None:

@@ -20,6 +20,7 @@ from core.config import TrainConfig
 from core.errors import Diverged
 from core.network import Network
 from core.training import EpochMetrics, TrainResult, train
+from tracking import stores
 from tracking.interruption import REASON as INTERRUPTED
 from tracking.interruption import Interrupted
 from tracking.run_logger import RunLogger
@@ -117,8 +118,9 @@ def train_tracked(
         _log_interrupted(logger, history, "diverged", "FAILED", stopped=getattr(exc, "epoch", len(history)))
         raise
     except BaseException as exc:
+        reason = stores.failure_reason(exc)  # first: a full disk frees its reserve for what follows
         if trial is not None and isinstance(exc, Exception):
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}"[:2000])
+            trial.set_user_attr("fail_reason", reason[:2000])
         _log_interrupted(logger, history, "failed", "FAILED")
         raise
 
@@ -145,7 +147,7 @@ def train_tracked(
                 trial.set_user_attr("seconds", round(result.seconds, 3))
             logger.flush()  # every call of the run made (a failed one raised), before the folder goes
     except BaseException as exc:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = stores.failure_reason(exc)
         try:
             if trial is not None and isinstance(exc, Exception):
                 trial.set_user_attr("fail_reason", reason[:2000])  # the trial ends FAIL, never COMPLETE without them

@@ -114,3 +114,39 @@ def test_a_full_disk_is_recognised_through_the_errors_that_wrap_it():
         assert is_disk_full(wrapped)
     assert is_disk_full(sqlite3.OperationalError("database or disk is full"))
     assert not is_disk_full(ValueError("database is locked"))
+
+
+def test_a_full_disk_frees_the_reserve_and_stops_the_study_in_every_process(tmp_path, monkeypatch):
+    """The process that meets the stores' disk full names it in the trial's reason, deletes the reserve (room to
+    record the ends) and stops; another process, seeing the reserve gone at its next epoch end, stops too. Another
+    disk full (an artifact folder mounted apart) only fails the run."""
+    import os
+    import shutil
+    import sqlite3
+
+    from tracking import interruption, stores
+
+    monkeypatch.delenv(stores.ENV_RESERVE, raising=False)
+    interruption.reset()
+    try:
+        with stores.disk_reserve(tmp_path) as reserve:
+            assert reserve.stat().st_size == stores.RESERVE_BYTES
+            stores.check_reserve()
+            assert not interruption.stop_requested()
+            full = sqlite3.OperationalError("database or disk is full")
+            # another disk full (the stores' has room): the run fails with the reason, the study goes on
+            assert stores.failure_reason(full) == "OperationalError: database or disk is full"
+            assert reserve.exists() and not interruption.stop_requested()
+            room = shutil.disk_usage(tmp_path)
+            monkeypatch.setattr(stores.shutil, "disk_usage", lambda path: room._replace(free=4096))
+            assert stores.failure_reason(full) == "disk full: database or disk is full"
+            assert not reserve.exists() and interruption.why() == stores.DISK_FULL
+            interruption.reset()  # another process: only the reserve is gone
+            stores.check_reserve()
+            assert interruption.why() == stores.DISK_FULL
+        assert stores.ENV_RESERVE not in os.environ
+        interruption.reset()
+        assert stores.failure_reason(ValueError("bad")) == "ValueError: bad"
+        assert not interruption.stop_requested()
+    finally:
+        interruption.reset()
