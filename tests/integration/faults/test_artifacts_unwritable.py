@@ -6,29 +6,20 @@ Needs root to mount the tmpfs (skipped otherwise); the mount is removed at the e
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from support.mounts import tmpfs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _tmpfs_artifact_folder(tmp_path, options: str):
     """The embedded artifact folder on a small tmpfs mounted with OPTIONS (needs root), unmounted at the end."""
-    folder = tmp_path / "mlartifacts"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "mlartifacts", options) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+from support.mounts import tmpfs
 from typer.testing import CliRunner
 
 pytestmark = [pytest.mark.integration]
@@ -23,22 +24,15 @@ pytestmark = [pytest.mark.integration]
 @pytest.fixture
 def small_disk(tmp_path, monkeypatch):
     """The working folder on a 5 MiB tmpfs (needs root), unmounted at the end."""
-    folder = tmp_path / "work"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(folder)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    monkeypatch.chdir(folder)
-    for name in ("MLFLOW_TRACKING_URI", "REDES_OPTUNA_STORAGE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REDES_DATA_DIR", str(folder / "data"))
-    try:
-        yield folder
-    finally:
-        monkeypatch.chdir(tmp_path)
-        subprocess.run(["umount", str(folder)], check=True)
+    with tmpfs(tmp_path / "work", "size=5m") as folder:
+        monkeypatch.chdir(folder)
+        for name in ("MLFLOW_TRACKING_URI", "REDES_OPTUNA_STORAGE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("REDES_DATA_DIR", str(folder / "data"))
+        try:
+            yield folder
+        finally:
+            monkeypatch.chdir(tmp_path)
 
 
 def test_a_study_on_a_full_disk_is_one_line_before_any_work(small_disk):
@@ -60,18 +54,8 @@ def roomy_disk(tmp_path):
     """The working folder on a tmpfs with just the room a study needs to start (needs root), unmounted at the end."""
     from tracking.stores import MIN_FREE_BYTES
 
-    folder = tmp_path / "work"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    size = MIN_FREE_BYTES // 2**20 + 40
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m", "tmpfs", str(folder)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "work", f"size={MIN_FREE_BYTES // 2**20 + 40}m", lazy=True) as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 def fill(folder) -> int:

@@ -87,19 +87,15 @@ def test_a_data_dir_under_a_file_is_refused(tmp_path):
 def read_only_folder(tmp_path):
     """A read-only folder: a read-only tmpfs as root (root writes through file modes), mode 0555 otherwise."""
     import os
-    import subprocess
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
+    from support.mounts import tmpfs
+
     if os.geteuid() == 0:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        try:
+        with tmpfs(tmp_path / "ro", "ro,size=64k") as folder:
             yield folder
-        finally:
-            subprocess.run(["umount", str(folder)], check=True)
     else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
         folder.chmod(0o555)
         try:
             yield folder
