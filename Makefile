@@ -34,7 +34,7 @@ run: $(VENV)/.installed-run
 NETNS_VENV := $(if $(filter 0,$(shell id -u)),.venv-netns/.installed)
 test: $(VENV)/.installed-dev $(NETNS_VENV) services
 	$(BIN)/lint-imports  # every import points down (pyproject.toml's [tool.importlinter])
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
 # Tests that read the real MNIST (marked mnist) are skipped, with the reason, when ../shared is missing.
 test-fast: $(VENV)/.installed-dev
