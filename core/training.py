@@ -477,7 +477,7 @@ def train(
             halving /= 2
         if epochs_that_fit is not None:
             span = min(span, epochs_that_fit(history))  # only shorter: η never climbs back up
-            if epoch >= span:  # the fitted schedule is over (η near zero): what is left of the budget is not used
+            if span <= epoch < config.epochs:  # the fitted schedule is over (η near zero): what is left of the budget is not used
                 stop_reason = "budget"
                 break
     return result(epoch, stop_reason)

@@ -99,3 +99,4 @@ def test_without_a_budget_the_schedule_spans_the_configured_epochs():
     config = TrainConfig(sizes=(6, 5, 3), eta=0.4, lmbda=0.0, batch_size=10, epochs=5, patience=None, schedule="cosine")
     plenty = train(Network.from_config(config), X, y, X, y, config, epochs_that_fit=lambda history: 1_000)
     assert [m.eta for m in plenty.history] == pytest.approx([0.4 * f for f in factors("cosine", 5)])
+    assert plenty.stop_reason == "max_epochs"  # every epoch it was given, not a budget's stop
