@@ -17,6 +17,8 @@ from typing import Any, Mapping
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.paths import nearest_existing
+
 ENV_DATA_DIR = "REDES_DATA_DIR"
 ENV_MNIST_MIRRORS = "REDES_MNIST_MIRRORS"
 ENV_OPTUNA_STORAGE = "REDES_OPTUNA_STORAGE"
@@ -107,9 +109,7 @@ class Settings(BaseSettings):
         path = path if path.is_absolute() else workdir / path
         if path.exists() and not path.is_dir():
             raise ValueError("is a file, not a folder")
-        existing = path  # the folder, or the nearest parent that exists: where MNIST's files will be written
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
+        existing = nearest_existing(path)  # where MNIST's files will be written
         if not existing.is_dir():
             raise ValueError(f"is under {existing}, a file")
         if not os.access(existing, os.W_OK | os.X_OK):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from runtime.paths import nearest_existing
 from runtime.servers import LOOPBACK, MLFLOW_UI_PORT, mask_url, probe
 from runtime.settings import Settings
 from tracking import names, stores, ui_views
@@ -103,9 +104,7 @@ def check_artifact_root(uri: str, root: Path) -> None:
     """
     if uri.startswith(("http://", "https://", "databricks")):
         return
-    existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(root)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise TrackingUnavailable(
             f"MLflow cannot write its artifacts to {root}: {existing} is read-only or not writable by this user; "

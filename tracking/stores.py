@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from runtime.paths import nearest_existing
+
 #: Free space a study needs in the working folder: the MLflow store, each trial's network and pictures, the journal.
 MIN_FREE_BYTES = 100 * 2**20
 #: How the errors of a full disk read (OSError ENOSPC, SQLite).
@@ -227,9 +229,7 @@ def check_reserve() -> None:
 
 def check_free_space(folder: Path, need: int = MIN_FREE_BYTES) -> None:
     """Refuse to start when the disk of FOLDER (or its nearest existing parent) has less than NEED bytes free."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     free = shutil.disk_usage(existing).free
     if free < need:
         raise StoreFull(
