@@ -163,11 +163,34 @@ def test_sigint_to_the_main_process_only_reaches_the_workers(start_study, tmp_pa
     assert len(study.trials()) < 10  # far from the 40 asked
 
 
+def pool_workers(study: Study, folder) -> list[int]:
+    """The PIDs of the pool's workers: the children of the fork server the study started."""
+
+    def parent(pid: int) -> int:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+    lines = processes_in(folder)
+    (server,) = [
+        int(line.split()[0]) for line in lines
+        if "forkserver import main" in line and parent(int(line.split()[0])) == study.process.pid
+    ]  # fmt: skip
+    return [int(line.split()[0]) for line in lines if parent(int(line.split()[0])) == server]
+
+
 def test_a_second_ctrl_c_forces_the_stop(start_study, tmp_path):
+    """A worker stuck (here: stopped with SIGSTOP) keeps the clean stop from ending; the second Ctrl-C ends it.
+
+    Without the stuck pool the clean stop can end before a second Ctrl-C arrives (seen in CI: 0.3 s).
+    """
     study = start_study()
     study.wait_mid_trial()
+    pool = pool_workers(study, tmp_path)
+    assert len(pool) == 2, processes_in(tmp_path)
+    for pid in pool:
+        os.kill(pid, signal.SIGSTOP)
     study.signal(signal.SIGINT, group=True)
     time.sleep(0.3)
+    assert study.process.poll() is None, f"the clean stop ended with the pool stopped:\n{study.output()[-3000:]}"
     sent = study.signal(signal.SIGINT, group=True)
     code, _ = study.wait(timeout=30)
     seconds = time.monotonic() - sent
