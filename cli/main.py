@@ -6,6 +6,7 @@ Heavy libraries (Prefect, MLflow, Optuna) are imported inside the commands, so t
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -34,6 +35,8 @@ app = typer.Typer(
 NO_SETTINGS = ("perceptron",)
 #: Commands that never talk to the Prefect server `redes up` recorded (they start, stop or show it, or need none).
 NO_RECORDED_PREFECT = ("perceptron", "ui", "up", "down", "status")
+#: Commands the warm launcher of `redes up` runs when there is one (cli.delegate): they load Prefect and MLflow.
+DELEGATED = ("data", "train", "study", "run", "baselines")
 
 
 @app.callback()
@@ -65,6 +68,16 @@ def options(
         note = use_recorded_prefect(settings.workdir)  # sets PREFECT_API_URL unless the environment has one
         if note:
             print_warning(note)
+    if ctx.invoked_subcommand in DELEGATED and "--help" not in sys.argv:
+        from cli import delegate
+
+        code, why = delegate.run_in_launcher(settings.workdir, sys.argv[1:])
+        if code is not None:
+            raise typer.Exit(code)
+        if why and verbose:
+            from cli.common import print_warning
+
+            print_warning(f"{why}; running here")
 
 
 app.command("data")(data_command.data)

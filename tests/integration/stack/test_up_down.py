@@ -65,12 +65,14 @@ def test_up_records_the_servers_commands_use_them_and_down_stops_them(tmp_path, 
         servers = recorded(tmp_path)
         pids = [entry["pid"] for entry in servers.values()]
         assert done.returncode == 0, done.stdout + done.stderr
-        assert set(servers) == {"prefect", "mlflow", "optuna-dashboard"}, done.stdout
+        assert set(servers) == {"prefect", "mlflow", "optuna-dashboard", "launcher"}, done.stdout
         for name, entry in servers.items():
-            assert http_status(entry["health_url"]) == 200, name
-            assert entry["url"].startswith("http://127.0.0.1:"), entry
+            if name != "launcher":
+                assert http_status(entry["health_url"]) == 200, name
+                assert entry["url"].startswith("http://127.0.0.1:"), entry
             assert os.getpgid(entry["pid"]) == entry["pid"], f"{name} does not lead its own process group"
             assert f"pid {entry['pid']}" in done.stdout
+        assert servers["launcher"]["url"] == f"unix:{tmp_path / '.redes' / 'launcher.sock'}"
         api = servers["prefect"]["url"] + "/api"
         assert f"commands here use the Prefect API {api}" in done.stdout
 
@@ -83,6 +85,7 @@ def test_up_records_the_servers_commands_use_them_and_down_stops_them(tmp_path, 
         assert data.returncode == 0, data.stdout + data.stderr
         runs = flow_runs(api)
         assert len(runs) > before and all(run["state_type"] == "COMPLETED" for run in runs), runs
+        assert f"ran `redes {' '.join(DATA)}` as pid" in Path(servers["launcher"]["log"]).read_text()
 
         elsewhere = f"http://127.0.0.1:{free_port()}/api"  # an explicit URL wins, even one where nothing answers
         explicit = redes(DATA, tmp_path, {**env, "PREFECT_API_URL": elsewhere}, timeout=180)
@@ -94,7 +97,9 @@ def test_up_records_the_servers_commands_use_them_and_down_stops_them(tmp_path, 
         for name, entry in servers.items():
             assert f"stopped {name} (pid {entry['pid']})" in down.stdout
             assert not group_has_live_members(entry["pid"]), name
-            assert not port_in_use(int(entry["url"].rsplit(":", 1)[1]))
+            if name != "launcher":
+                assert not port_in_use(int(entry["url"].rsplit(":", 1)[1]))
+        assert not (tmp_path / ".redes" / "launcher.sock").exists()
         assert not record_path(tmp_path).exists()
         assert "nothing was running" in redes(["down"], tmp_path, env).stdout
     finally:
@@ -105,19 +110,31 @@ def test_up_records_the_servers_commands_use_them_and_down_stops_them(tmp_path, 
 
 def test_a_server_killed_behind_redes_back_is_a_stale_record_and_commands_fall_back(tmp_path, mnist_dir):
     env = folder_env(tmp_path, mnist_dir)
-    pid = None
+    pids = []
     try:
         done = redes(["up", "--no-ui", "--prefect-port", "0"], tmp_path, env)
         assert done.returncode == 0, done.stdout + done.stderr
+        pids = [entry["pid"] for entry in recorded(tmp_path).values()]
         pid = recorded(tmp_path)["prefect"]["pid"]
         stop_process(pid, sig=signal.SIGKILL, timeout=10)
 
-        data = redes(DATA, tmp_path, env)  # Prefect's temporary server, as without `redes up`
+        # Prefect's temporary server, as without `redes up`; not in the launcher, which was told the dead server's URL
+        data = redes(DATA, tmp_path, env)
         assert data.returncode == 0, data.stdout + data.stderr
         assert f"the Prefect server `redes up` started (pid {pid}) is gone" in data.stderr
-        assert not record_path(tmp_path).exists()
+        assert "its environment differs in PREFECT_API_URL" in Path(recorded(tmp_path)["launcher"]["log"]).read_text()
+        assert set(recorded(tmp_path)) == {"launcher"}
         status = redes(["status"], tmp_path, env)
-        assert "nothing runs in the background here" in status.stdout and "temporary server" in status.stdout
+        assert "temporary server" in status.stdout, status.stdout
+
+        again = redes(["up", "--no-ui", "--prefect-port", "0"], tmp_path, env)  # a new server, and a launcher told its URL
+        assert again.returncode == 0 and "stopped the launcher" in again.stdout, again.stdout + again.stderr
+        pids += [entry["pid"] for entry in recorded(tmp_path).values()]
+        assert set(recorded(tmp_path)) == {"prefect", "launcher"}
+        data = redes(DATA, tmp_path, env)
+        assert data.returncode == 0, data.stdout + data.stderr
+        assert f"ran `redes {' '.join(DATA)}` as pid" in Path(recorded(tmp_path)["launcher"]["log"]).read_text()
     finally:
-        if pid is not None and group_alive(pid):
-            stop_process(pid, sig=signal.SIGKILL, timeout=5)
+        for pid in pids:
+            if group_alive(pid):
+                stop_process(pid, sig=signal.SIGKILL, timeout=5)
