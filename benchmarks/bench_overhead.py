@@ -9,9 +9,10 @@ datetimes and training time from the ``train()`` seconds each loop records (rede
 ``seconds`` user attribute), so overhead = trial wall − training inside it.
 
 Start-up: ``redes --help``; ``redes train --epochs 1 --train-size 1000 --val-size 1000``
-in a new folder and again in the same folder, with Prefect's local mode and with a
-Prefect server already running; ``redes study`` to its first trial's first epoch (the
-timestamp MLflow gives that epoch's metrics). Threads pinned to 1, telemetry off, every
+in a new folder and again in the same folder, with Prefect's local mode, with a
+Prefect server already running, and in a folder where `redes up --no-ui` runs Prefect's
+server and the warm launcher (the commands are forked from it); ``redes study`` to its
+first trial's first epoch (the timestamp MLflow gives that epoch's metrics). Threads pinned to 1, telemetry off, every
 store embedded in a temporary folder, the Prefect server on 127.0.0.1 stopped by PID.
 
     .venv/bin/python benchmarks/bench_overhead.py
@@ -208,13 +209,29 @@ def start_prefect_server(root: Path):
 # --- the run ----------------------------------------------------------------------------------------------------
 
 
-def start_up(root: Path, label: str, env: dict[str, str], repeats: int) -> list[tuple[str, float]]:
+def start_up(root: Path, label: str, env: dict[str, str], repeats: int, folder: Path | None = None) -> list[tuple[str, float]]:
     """`redes train --epochs 1` on 1,000 + 1,000 images in a new folder, then REPEATS times in the same one."""
     argv = [REDES, "train", "--epochs", "1", "--train-size", "1000", "--val-size", "1000"]
-    folder = root / f"train-{label}"
+    folder = folder or root / f"train-{label}"
     first = timed(argv, env, folder)[1]
     again = [timed(argv, env, folder)[1] for _ in range(repeats)]
     return [(f"redes train, {label}, new folder", first), (f"redes train, {label}, same folder (median of {repeats})", statistics.median(again))]
+
+
+def with_launcher(root: Path, env: dict[str, str], args) -> tuple[list[tuple[str, float]], dict]:
+    """In a folder where `redes up --no-ui` runs Prefect's server and the warm launcher: `redes train`, then the study."""
+    folder = root / "up"
+    folder.mkdir()
+    subprocess.run([REDES, "up", "--no-ui", "--prefect-port", "0"], cwd=folder, env=env, check=True, capture_output=True, timeout=300)
+    try:
+        label = "after `redes up` (warm launcher)"
+        rows = start_up(root, label, env, args.repeats, folder=folder)
+        study = redes_study(folder, env, args.trials, args.epochs, args.train_size, args.val_size)
+    finally:
+        subprocess.run([REDES, "down"], cwd=folder, env=env, capture_output=True, timeout=120)
+    launched = (folder / ".redes" / "logs" / "launcher.log").read_text().count(" ran `")
+    assert launched == args.repeats + 2, f"{launched} commands ran in the launcher, not {args.repeats + 2}"
+    return rows + [(f"redes study to first trial's first epoch, {label}", study["first_epoch"])], study
 
 
 def trial_line(name: str, row: dict) -> str:
@@ -272,7 +289,12 @@ def main() -> None:
         startup.append(("redes study to first trial's first epoch, Prefect local mode", study_local["first_epoch"]))
         if study_served:
             startup.append(("redes study to first trial's first epoch, Prefect server running", study_served["first_epoch"]))
+        study_up = None
+        if not args.trials_only:
+            launched, study_up = with_launcher(root, local, args)
+            startup += launched
         same = bare["params"] == glued["params"] == study_local["params"] == (study_served or study_local)["params"]
+        same = same and (study_up or study_local)["params"] == study_local["params"]
 
     print(f"\n{args.trials} trials of 784-100-10 sigmoid, mini-batch 10, {args.epochs} epochs on {args.train_size:,} "
           f"training + {args.val_size:,} validation images (same parameters in every loop: {'yes' if same else 'NO'})")
@@ -283,6 +305,8 @@ def main() -> None:
     print(trial_line("redes study, 1 worker, Prefect local mode", study_local))
     if study_served:
         print(trial_line("redes study, 1 worker, Prefect server running", study_served))
+    if study_up:
+        print(trial_line("redes study, 1 worker, after `redes up`", study_up))
     print("(outside: wall time before and after the trials; trial, training, overhead: mean per trial;\n"
           " span: first trial's start to last trial's end over trials, gaps between trials included; all-in: span − training)")
     print(f"\n{'start-up':<66} {'wall s':>8}")

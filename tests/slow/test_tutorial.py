@@ -12,7 +12,9 @@ machine's BLAS may differ in the last digits): decimals within ±0.02 (percentag
 run ids). Blocks marked ```bash tutorial-pending (or any other info string) are not run.
 
 One Prefect server is started for the whole tutorial: without one, every command would
-start its own temporary server (10–15 s each).
+start its own temporary server (10–15 s each). As the tutorial suggests, `redes up` runs
+first (`--no-ui`: with PREFECT_API_URL set it starts only the warm launcher), so every
+command is forked from the launcher, and `redes down` runs last.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import DELEGATED
 from runtime.servers import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -195,13 +198,29 @@ def test_every_command_of_the_tutorial_runs_and_prints_what_it_quotes(tmp_path, 
         "OPENBLAS_NUM_THREADS": "1",
     })
     redes = redes_executable()
+    up = subprocess.run([redes, "up", "--no-ui"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0 and "started the launcher" in up.stdout, up.stdout + up.stderr
+    try:
+        timings = run_steps(steps, redes, tmp_path, env)
+    finally:
+        down = subprocess.run([redes, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0 and "stopped launcher" in down.stdout, down.stdout + down.stderr
+    launched = (tmp_path / ".redes" / "logs" / "launcher.log").read_text()
+    delegated = [command for _, command in timings if command.split()[1] in DELEGATED]
+    assert launched.count(" ran `") == len(delegated), launched  # every such command was forked from the launcher
+    print("\n".join(f"{seconds:6.1f} s  {command}" for seconds, command in timings))
+    print(f"{sum(s for s, _ in timings):6.1f} s  in all, {len(timings)} commands")
+
+
+def run_steps(steps: list[Step], redes: str, cwd: Path, env: dict[str, str]) -> list[tuple[float, str]]:
+    """Run every command of STEPS in order, each exiting 0, each step printing what it quotes; their seconds."""
     timings = []
     for step in steps:
         output = ""
         for command in step.commands:
             started = time.perf_counter()
             done = subprocess.run(
-                [redes, *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+                [redes, *command[1:]], cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT
             )
             timings.append((time.perf_counter() - started, shlex.join(command)))
             assert done.returncode == 0, (
@@ -210,5 +229,4 @@ def test_every_command_of_the_tutorial_runs_and_prints_what_it_quotes(tmp_path, 
             )
             output += done.stdout
         check_output(step, output)
-    print("\n".join(f"{seconds:6.1f} s  {command}" for seconds, command in timings))
-    print(f"{sum(s for s, _ in timings):6.1f} s  in all, {len(timings)} commands")
+    return timings
