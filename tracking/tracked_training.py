@@ -171,23 +171,34 @@ class CurveDrawer:
 
     Drawing a curve costs more than two epochs of a small network (about 0.15 s of CPU, most of it
     laying out text), and a trial is otherwise mostly waiting on its stores; drawn here, the curve
-    of one trial overlaps the next trial's calls. Leaving the ``with`` block waits for every curve.
+    of one trial overlaps the next trial's calls. In the study's own process (one worker), the
+    thread hands the drawing to a painter process (:mod:`tracking.curve_painter`) on the other
+    core, so the next trial's training does not wait for the interpreter's lock; a pool's worker,
+    one per core already, draws on its thread. Leaving the ``with`` block waits for every curve.
     A curve that could not be drawn or logged is tagged on its run (``learning_curve_error``) and
     warned about: its trial, whose weights and metrics are recorded, stays COMPLETE.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, painter: bool | None = None) -> None:
+        import multiprocessing
+        import os
+
+        if painter is None:  # this process runs the study's trials itself, and a core is free for the painter
+            painter = multiprocessing.parent_process() is None and (os.cpu_count() or 1) > 1
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redes-curves")
+        self._painter = None
+        if painter:
+            from tracking.curve_painter import Painter
+
+            self._painter = Painter()
 
     def submit(self, client: Any, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
         self._thread.submit(self._draw, client, run_id, list(history), best_epoch)
 
     def _draw(self, client: Any, run_id: str, history: list[EpochMetrics], best_epoch: int | None) -> None:
         try:
-            from tracking import plots  # on this thread, while the next trial runs
-
             with tempfile.TemporaryDirectory(prefix="redes-curve-") as tmp:
-                curve = plots.learning_curve(history, best_epoch, Path(tmp) / CURVE_FILE)
+                curve = self._paint(history, best_epoch, Path(tmp) / CURVE_FILE)
                 client.log_artifact(run_id, str(curve), CURVE_ARTIFACT)
         except Exception as exc:  # noqa: BLE001 - a missing picture must not stop the study
             reason = f"{type(exc).__name__}: {exc}"
@@ -197,11 +208,28 @@ class CurveDrawer:
             except Exception as tag_exc:  # noqa: BLE001
                 log.warning("nor could run %s be tagged %s: %s", run_id, CURVE_ERROR_TAG, tag_exc)
 
+    def _paint(self, history: list[EpochMetrics], best_epoch: int | None, path: Path) -> Path:
+        """The curve's PNG at PATH: by the painter when there is one, else here (also when the painter is gone)."""
+        if self._painter is not None:
+            from tracking.curve_painter import PainterGone
+
+            try:
+                return self._painter.draw(history, best_epoch, path)
+            except PainterGone as exc:
+                log.warning("%s; the curves are drawn in the study's process from now on", exc)
+                self._painter.close(timeout=1.0)
+                self._painter = None
+        from tracking import plots  # on this thread, while the next trial runs
+
+        return plots.learning_curve(history, best_epoch, path)
+
     def __enter__(self) -> CurveDrawer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._thread.shutdown(wait=True)
+        if self._painter is not None:
+            self._painter.close()
 
 
 def _log_interrupted(logger: RunLogger, history: list[EpochMetrics], reason: str, status: str, stopped: int | None = None) -> None:

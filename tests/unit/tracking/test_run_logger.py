@@ -73,10 +73,11 @@ def test_a_failed_call_fails_the_run_when_it_ends(tmp_path, mlflow_db):
     assert client.get_run(logger.run_id).info.status == "FAILED"
 
 
-def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path, mlflow_db):
+@pytest.mark.parametrize("painter", [True, False], ids=["by the painter process", "on the thread"])
+def test_curves_are_drawn_and_logged_after_their_runs_end(tmp_path, mlflow_db, painter):
     client, experiment = store(tmp_path, mlflow_db)
     runs = []
-    with CurveDrawer() as curves:
+    with CurveDrawer(painter=painter) as curves:
         for _ in range(2):
             logger = RunLogger(client, experiment, "trial")
             logger.end("FINISHED")
@@ -97,3 +98,29 @@ def test_a_curve_that_cannot_be_logged_is_tagged_and_the_study_goes_on(tmp_path,
     run = client.get_run(logger.run_id)
     assert "log_artifact failed" in run.data.tags[CURVE_ERROR_TAG]
     assert run.info.status == "FINISHED" and client.list_artifacts(logger.run_id) == []
+
+
+def test_a_painter_that_died_leaves_the_curves_to_the_thread(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
+    with CurveDrawer(painter=True) as curves:
+        painter = curves._painter._process
+        painter.kill()
+        painter.wait()
+        logger = RunLogger(client, experiment, "trial")
+        logger.end("FINISHED")
+        curves.submit(client, logger.run_id, [epoch(1), epoch(2)], 2)
+    assert [a.path for a in client.list_artifacts(logger.run_id, "plots")] == ["plots/learning_curve.png"]
+    assert CURVE_ERROR_TAG not in client.get_run(logger.run_id).data.tags
+
+
+def test_the_painter_says_why_a_curve_cannot_be_drawn_and_exits_when_its_input_closes(tmp_path):
+    from tracking.curve_painter import Painter, PainterError
+
+    painter = Painter()
+    path = painter.draw([epoch(1), epoch(2)], 1, tmp_path / "curve.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(PainterError, match="(FileExists|NotADirectory)Error"):  # a folder where a file is
+        painter.draw([epoch(1)], 1, tmp_path / "curve.png" / "curve.png")
+    assert painter.draw([epoch(1)], 1, tmp_path / "again.png").exists()  # and it goes on
+    painter.close(timeout=10)
+    assert painter._process.returncode == 0
