@@ -224,7 +224,7 @@ def with_launcher(root: Path, env: dict[str, str], args) -> tuple[list[tuple[str
     folder.mkdir()
     subprocess.run([REDES, "up", "--no-ui", "--prefect-port", "0"], cwd=folder, env=env, check=True, capture_output=True, timeout=300)
     try:
-        label = "after `redes up` (warm launcher)"
+        label = "after `redes up`"
         rows = start_up(root, label, env, args.repeats, folder=folder)
         study = redes_study(folder, env, args.trials, args.epochs, args.train_size, args.val_size)
     finally:
