@@ -199,7 +199,7 @@ def main(socket_path: str) -> int:
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     previous = os.umask(0o177)  # the socket: this user only
-    listener.bind(socket_path)
+    listener.bind(launcher_control.address(socket_path))  # its folder is the commands' folder
     os.umask(previous)
     listener.listen(16)
     launcher = os.getpid()

@@ -55,10 +55,17 @@ def socket_path(workdir: Path) -> Path:
     return Path(workdir) / SOCKET
 
 
+def address(path: Path) -> str:
+    """PATH as a socket address: relative to this process's folder when the absolute one is too long for a
+    Unix socket (108 bytes on Linux; a deep working folder)."""
+    text = str(path)
+    return os.path.relpath(text) if len(os.fsencode(text)) >= 100 else text
+
+
 def connect(path: Path, timeout: float = 5.0) -> socket.socket:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
-    conn.connect(str(path))
+    conn.connect(address(path))
     conn.settimeout(None)
     return conn
 
