@@ -5,7 +5,9 @@ beside the next trial, it holds the interpreter's lock for that long and slows t
 training as much. In a process of its own (`python -m tracking.curve_painter`, started with the
 study's trials) it runs on the other core. One JSON line in per curve (the PNG's path, the
 history, the best epoch), one line out ("ok", or the error); it exits when its input closes,
-so it never outlives the process that started it. Ctrl-C is for that process, not for this one.
+so it never outlives the process that started it. Ctrl-C is for that process, not for this one:
+it runs in a process group of its own, which a terminal's Ctrl-C does not reach even while it
+is still importing (before it could ignore SIGINT itself).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ class Painter:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tracking.curve_painter"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "tracking.curve_painter"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            process_group=0,
         )
 
     def draw(self, history: Sequence, best_epoch: int | None, path: Path) -> Path:

@@ -124,3 +124,29 @@ def test_the_painter_says_why_a_curve_cannot_be_drawn_and_exits_when_its_input_c
     assert painter.draw([epoch(1)], 1, tmp_path / "again.png").exists()  # and it goes on
     painter.close(timeout=10)
     assert painter._process.returncode == 0
+
+
+
+def test_a_ctrl_c_at_the_terminal_does_not_reach_the_painter_even_while_it_imports(tmp_path):
+    """A terminal sends Ctrl-C to its whole foreground process group; the painter is not in it."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal
+from pathlib import Path
+from types import SimpleNamespace
+from tracking.curve_painter import Painter
+signal.signal(signal.SIGINT, lambda *_: None)  # this process stands for the study, which handles it
+painter = Painter()
+os.killpg(0, signal.SIGINT)  # at once: the painter is still importing
+epoch = SimpleNamespace(epoch=1, train_accuracy=0.5, val_accuracy=0.5, train_loss=1.0, val_loss=1.0)
+print(painter.draw([epoch], 1, Path({str(tmp_path / "curve.png")!r})).exists())
+painter.close(timeout=10)
+print(painter._process.returncode)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, start_new_session=True
+    )
+    assert done.stdout.split() == ["True", "0"], done.stderr
+    assert "KeyboardInterrupt" not in done.stderr, done.stderr
