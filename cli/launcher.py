@@ -9,6 +9,10 @@ it was after the imports, running `cli.main` with the caller's arguments, enviro
 terminal. The monitor waits for it and sends its exit code back. Forks start nothing the
 caller would not: the launcher runs no thread (checked after the imports).
 
+It also starts the fork server of a study's worker processes (flows.study_workers), which loads
+their modules at once: `redes study --workers W` forked from here finds it running, and its
+workers start loaded instead of after seconds of imports.
+
 A command is refused, and then runs where it was typed, when its environment differs from
 the launcher's (libraries read some settings at import): `redes down` and `redes up` again
 take a new environment. `redes down` stops the launcher; commands it started go on.
@@ -183,6 +187,38 @@ def run_command(job: dict) -> None:
     main()
 
 
+def start_workers_fork_server():
+    """The fork server of the studies' workers, in a process group of its own; it loads their modules meanwhile."""
+    from multiprocessing import forkserver, resource_tracker
+
+    from flows.study_workers import start_fork_server
+    from flows.worker_preload import OWN_GROUP
+
+    os.environ[OWN_GROUP] = "1"  # for the server alone: it removes it, and this process's commands never see it
+    try:
+        start_fork_server()
+    finally:
+        del os.environ[OWN_GROUP]
+    # Python started its resource tracker for the server; each command starts its own when it needs one (as
+    # without the launcher): one here would outlive `redes down` for as long as any command holds it.
+    resource_tracker._resource_tracker._stop()
+    return forkserver._forkserver
+
+
+def stop_workers_fork_server(server, timeout: float = 2.0) -> None:
+    """Let the fork server go: it exits once no command of this launcher holds it any more (at once, if none runs)."""
+    os.close(server._forkserver_alive_fd)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(server._forkserver_pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:  # reaped by the request loop
+            return
+        time.sleep(0.05)
+    log("the workers' fork server goes on while the studies started here run")
+
+
 def main(socket_path: str) -> int:
     started = time.monotonic()
     from runtime import collector
@@ -194,6 +230,7 @@ def main(socket_path: str) -> int:
     if threads:  # a fork copies one thread only; a lock another one held would stay locked in every command
         log(f"not started: loading the modules started threads ({', '.join(threads)}), and commands are forked")
         return 1
+    fork_server = start_workers_fork_server()
     collector.skip_last_collection()  # frozen: no command's collection walks (and copies) the loaded objects
     if os.path.exists(socket_path):
         os.unlink(socket_path)
@@ -209,6 +246,7 @@ def main(socket_path: str) -> int:
     if os.getpid() == launcher:
         listener.close()
         os.unlink(socket_path)
+        stop_workers_fork_server(fork_server)
         log("stopped")
         return 0
     run_command(job)

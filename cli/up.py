@@ -36,7 +36,7 @@ def up(
     optuna_port: Annotated[int, typer.Option(min=0, max=65535, help="Port of optuna-dashboard (0: any free port).")] = OPTUNA_DASHBOARD_PORT,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each server to answer.")] = 180.0,
     launcher: Annotated[
-        bool, typer.Option("--launcher/--no-launcher", help="Also keep a warm process that starts commands in a second (~0.4 GB).")
+        bool, typer.Option("--launcher/--no-launcher", help="Also keep a warm process that starts commands in a second (~0.5 GB).")
     ] = True,
 ) -> None:
     """Start a Prefect server (and the dashboards) in the background for this folder; `redes down` stops them."""

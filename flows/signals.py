@@ -25,6 +25,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+import psutil  # here, not in the function: it may run in a signal handler
+
 from tracking import interruption
 
 #: Seconds from the first signal to a forced exit when the clean stop has not finished.
@@ -118,10 +120,17 @@ def kill_workers(timeout: float = 5.0) -> list[int]:
 
 
 def _fork_server_pid() -> int | None:
-    """The PID of the fork server this process started for its pool (flows.study_workers), if any."""
+    """The PID of the fork server this process started for its pool (flows.study_workers), if any.
+
+    Not one it uses without having started it (`redes up`'s launcher's, which serves its other commands).
+    """
     from multiprocessing import forkserver
 
-    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    try:
+        return pid if pid is not None and psutil.Process(pid).ppid() == os.getpid() else None
+    except psutil.Error:
+        return None
 
 
 def force_exit(code: int, message: str) -> None:

@@ -50,7 +50,37 @@ def start_fork_server() -> None:
     from multiprocessing import forkserver
 
     multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
-    forkserver.ensure_running()
+    server = forkserver._forkserver
+    _adopt_inherited_fork_server(server)
+    server.ensure_running()
+
+
+def _adopt_inherited_fork_server(server) -> None:
+    """Use the fork server of the process this one was forked from (`redes up`'s launcher), already loaded.
+
+    Python checks that its fork server lives with ``waitpid``, which only its parent may call: in a
+    command forked from the launcher it raises. A living inherited server is checked with a signal 0
+    instead; a dead one is forgotten, and a fresh one starts as without the launcher.
+    """
+    import os
+
+    pid = server._forkserver_pid
+    if pid is None:
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+        return  # this process started it: Python's own check works
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        os.close(server._forkserver_alive_fd)
+        server._forkserver_address = server._forkserver_alive_fd = server._forkserver_pid = None
+        return
+    from multiprocessing import resource_tracker
+
+    server.ensure_running = resource_tracker.ensure_running  # what Python's check does besides waitpid
 
 
 def pool_runner(workers: int):

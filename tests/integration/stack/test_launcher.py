@@ -45,10 +45,29 @@ class Folder:
         """The launcher's lines about the commands it ran or refused."""
         return [line for line in self.log.read_text().splitlines() if " ran `" in line or " refused `" in line]
 
+    def fork_server(self) -> int:
+        """The PID of the launcher's fork server for the studies' workers (its child, loaded with their modules)."""
+        launcher = self.record["launcher"]["pid"]
+        servers = [pid for pid, ppid, command in children() if ppid == launcher and "multiprocessing.forkserver" in command]
+        assert len(servers) == 1, subprocess.run(["ps", "-eo", "pid,ppid,pgid,etime,cmd", "--forest"], capture_output=True, text=True).stdout
+        return servers[0]
+
     def not_servers(self) -> list[str]:
-        """What runs in the folder besides the recorded servers (the commands and their workers)."""
-        pids = {entry["pid"] for entry in self.record.values()}
+        """What runs in the folder besides the recorded servers and the fork server (the commands and their workers)."""
+        pids = {entry["pid"] for entry in self.record.values()} | {self.fork_server()}
         return [line for line in processes.processes_in(self.path) if int(line.split()[0]) not in pids]
+
+
+def children() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every live process."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            found.append((int(entry), ppid, Path(f"/proc/{entry}/cmdline").read_text().replace("\0", " ")))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +146,8 @@ def wait_stopped(folder: Folder, name: str, since: float, timeout: float) -> flo
 def test_ctrl_c_of_the_typed_command_stops_the_study_in_the_launcher(folder):
     study = start_study(folder, "ctrl-c")
     assert "ran `redes study --name ctrl-c" not in folder.log.read_text()  # running, in the launcher
+    workers = [pid for pid, ppid, _ in children() if ppid == folder.fork_server()]
+    assert len(workers) == 2  # forked from the launcher's fork server, loaded before the study began
     sent = time.monotonic()
     os.killpg(study.pid, signal.SIGINT)
     code = study.wait(timeout=30)

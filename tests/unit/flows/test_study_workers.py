@@ -125,3 +125,54 @@ def test_workers_that_keep_dying_stop_the_study_with_what_to_do(setup):
     assert pools.round == study_workers.MAX_RESTARTS  # no pool started after the last death
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) >= 4  # what finished is kept
+
+
+ADOPTION = """
+import multiprocessing, os, signal, sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from flows import study_workers
+
+def parent_pid():
+    return os.getppid()
+
+def forked_from(server):
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        return pool.submit(parent_pid).result(timeout=60)
+    finally:
+        pool.shutdown()
+
+if __name__ == "__main__":
+    forkserver.ensure_running()  # as `redes up`'s launcher does
+    server = forkserver._forkserver
+    first = server._forkserver_pid
+    if sys.argv[1] == "dead":
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)
+    child = os.fork()
+    if child == 0:  # a command forked from the launcher
+        try:
+            study_workers._adopt_inherited_fork_server(server)
+            server.ensure_running()
+            print(first, forked_from(server), server._forkserver_pid, flush=True)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+"""
+
+
+@pytest.mark.parametrize("case", ["alive", "dead"])
+def test_a_command_forked_from_the_launcher_uses_its_fork_server_or_starts_one(tmp_path, case):
+    """Python's own check of its fork server (waitpid) raises in a process that did not start it."""
+    import sys
+
+    script = tmp_path / "adopt.py"
+    script.write_text(ADOPTION)
+    done = subprocess.run([sys.executable, str(script), case], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    first, parent, used = map(int, done.stdout.split())
+    if case == "alive":
+        assert parent == used == first  # the worker was forked by the inherited server
+    else:
+        assert parent == used != first  # a fresh one, started by the command
