@@ -168,6 +168,11 @@ def load_space(
     except tomllib.TOMLDecodeError as exc:
         label = f"search-space file {path}" if text is None else path
         raise SearchSpaceError(f"{label} is not valid TOML: {exc}") from None
+    if not document:  # a wrong or unsaved file, more likely than a wish for the default space
+        raise SearchSpaceError(
+            f"{path} holds no setting; give it a [space.NAME], [fixed] or [grid] section, or leave out --space "
+            "for the default search space"
+        )
     unknown_sections = set(document) - {"space", "fixed", "grid"}
     if unknown_sections:
         raise SearchSpaceError(

@@ -85,6 +85,8 @@ def test_space_file_overrides_and_grid(tmp_path):
         ("[colours]\nx = 1\n", "unknown section"),
         ("[space.eta\nlow = 1", "not valid TOML"),
         ("[grid]\neta = []\n", "non-empty list"),
+        ("", "holds no setting"),
+        ("# only a comment\n", "holds no setting"),
     ],
 )
 def test_bad_space_files_are_named(tmp_path, text, message):
