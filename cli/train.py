@@ -59,6 +59,7 @@ def train(
     from dataclasses import fields
 
     from core.config import ENCODING_NAMES, TrainConfig, check_choice
+    from tracking.search_space import check_network_fits
 
     with user_errors():
         check_choice("output_encoding", output_encoding, ENCODING_NAMES)
@@ -66,6 +67,7 @@ def train(
         config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
         check_split_sizes(train_size, val_size)
+        check_network_fits(config.sizes, config.batch_size, config.dtype, 1, "--sizes", "use smaller hidden layers")
     from flows import prefect_api
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once

@@ -265,13 +265,23 @@ def check_space(space: SearchSpace, n_train: int | None = None, workers: int = 1
         raise SearchSpaceError(f"{where}: n_hidden goes up to {n_hidden!r}; use 0 to {MAX_HIDDEN_LAYERS} hidden layers")
     hidden = [largest(space, name) for name in HIDDEN_NAMES[:n_hidden]]
     sizes = (N_PIXELS, *hidden, N_CLASSES)
-    itemsize = 8 if space.fixed.get("dtype") == "float64" else 4
-    need, budget = network_bytes(sizes, largest(space, "batch_size"), itemsize), memory_budget(workers)
+    check_network_fits(
+        sizes, largest(space, "batch_size"), space.fixed.get("dtype", "float32"), workers,
+        f"{where}: the largest network of this space", "lower the high end of the hidden sizes",
+    )
+
+
+def check_network_fits(
+    sizes: tuple[int, ...], batch_size: int, dtype: str, workers: int, what: str, fix: str
+) -> None:
+    """Refuse before any work a network that would not fit in memory: a `MemoryError` per trial (or the
+    machine swapping) after minutes of loading is what it gave instead."""
+    itemsize = 8 if dtype == "float64" else 4
+    need, budget = network_bytes(tuple(sizes), batch_size, itemsize), memory_budget(workers)
     if need > budget:
         raise SearchSpaceError(
-            f"{where}: the largest network of this space, {'-'.join(map(str, sizes))}, needs about {need / 2**30:.1f} GiB "
-            f"per trial, more than {budget / 2**30:.1f} GiB (this machine's memory / {workers} worker(s)); "
-            "lower the high end of the hidden sizes"
+            f"{what}, {'-'.join(map(str, sizes))}, needs about {need / 2**30:.1f} GiB per trial, more than "
+            f"{budget / 2**30:.1f} GiB (this machine's memory / {workers} worker(s)); {fix}"
         )
 
 

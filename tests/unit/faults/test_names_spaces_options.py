@@ -135,6 +135,7 @@ def test_fixed_in_the_space_file_is_honoured_and_options_win_only_where_given(tm
         (["study", "--patience", "0", *SMALL], "patience=0"),
         (["study", "--seed", "-1", *SMALL], "seed=-1"),
         (["study", "--storage", ".", *SMALL], "is a folder; give a journal file"),
+        (["train", "--sizes", "784,10000000,10"], "--sizes, 784-10000000-10, needs about"),
     ],
 )
 def test_options_that_crashed_late_exit_2_before_any_work(workdir, args, message):
