@@ -10,8 +10,8 @@ trial's first epoch (the timestamp MLflow gives that epoch's metrics). One BLAS 
 stops the server.
 
 ``--before DIR`` runs every command a second time, in turns, with the code of the checkout DIR
-(``PYTHONPATH=DIR``, the same venv and libraries, the same folders and server), and prints both
-side by side: the change measured under the same load.
+(``PYTHONPATH=DIR``, the same venv and libraries; its own `redes up` folder, so that its launcher has
+loaded its code), and prints both side by side: the change measured under the same load.
 
     .venv/bin/python benchmarks/bench_up.py [--repeats 3] [--before /path/to/main] [--no-local] [--workers 1,2]
 """
@@ -31,6 +31,7 @@ from bench_overhead import REDES, SPACE_FILE, redes_env, timed
 
 TRAIN = [REDES, "train", "--epochs", "1", "--train-size", "1000", "--val-size", "1000"]
 HELP = [REDES, "--help"]
+UP = "after `redes up`"
 
 
 def timed_cpu(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -88,28 +89,44 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="redes-bench-up-") as tmp:
         root = Path(tmp)
-        folders = {"after `redes up`": root / "up"} | ({} if args.no_local else {"Prefect local mode": root / "local"})
-        env = {label: redes_env(root / "data", folder / "prefect-home", None) for label, folder in folders.items()}
-        served = folders["after `redes up`"]
-        served.mkdir()
-        up_wall = timed([REDES, "up", "--no-ui", "--prefect-port", "0"], env["after `redes up`"], served)[1]
+        # each code its own `redes up` (its launcher has loaded that code); the local-mode folder is shared
+        served = {code: root / f"up-{code}" for code in codes}
+        local = {} if args.no_local else {"Prefect local mode": root / "local"}
+
+        def folder_of(label: str, code: str) -> Path:
+            return served[code] if label == UP else local[label]
+
+        def env_of(label: str, code: str) -> dict[str, str]:
+            folder = folder_of(label, code)
+            return with_code(redes_env(root / "data", folder / "prefect-home", None), codes[code])
+
+        labels = [UP, *local]
+        up_walls = {}
+        for code, folder in served.items():
+            folder.mkdir()
+            up_walls[code] = timed([REDES, "up", "--no-ui", "--prefect-port", "0"], env_of(UP, code), folder)[1]
         try:
-            for label, folder in folders.items():  # warm: split cached, MLflow store and Prefect database created
-                timed(TRAIN, env[label], folder)
+            for label in labels:  # warm: split cached, MLflow store and Prefect database created
+                for code in codes if label == UP else ["after"]:
+                    timed(TRAIN, env_of(label, code), folder_of(label, code))
             for _ in range(args.repeats):
-                for code, checkout in codes.items():
-                    record("redes --help", code, *timed_cpu(HELP, with_code(env["after `redes up`"], checkout), served))
-                    for label, folder in folders.items():
-                        record(f"redes train, {label}", code, *timed_cpu(TRAIN, with_code(env[label], checkout), folder))
+                for code in codes:
+                    record("redes --help", code, *timed_cpu(HELP, env_of(UP, code), served[code]))
+                    for label in labels:
+                        record(f"redes train, {label}", code, *timed_cpu(TRAIN, env_of(label, code), folder_of(label, code)))
             for workers in map(int, args.workers.split(",")):
-                for label, folder in folders.items():
-                    for code, checkout in codes.items():
-                        name = f"bench-{code}-{time.time_ns()}"
-                        row = f"redes study{f' --workers {workers}' if workers > 1 else ''} to first epoch, {label}"
-                        record(row, code, study_first_epoch(folder, with_code(env[label], checkout), name, workers))
+                for _ in range(args.repeats):
+                    for label in labels:
+                        for code in codes:
+                            name = f"bench-{code}-{time.time_ns()}"
+                            row = f"redes study{f' --workers {workers}' if workers > 1 else ''} to first epoch, {label}"
+                            record(row, code, study_first_epoch(folder_of(label, code), env_of(label, code), name, workers))
         finally:
-            subprocess.run([REDES, "down"], env=env["after `redes up`"], cwd=served, capture_output=True, timeout=120)
-    print(f"`redes up --no-ui` returned after {up_wall:.1f} s (a new Prefect database)\n")
+            for code, folder in served.items():
+                subprocess.run([REDES, "down"], env=env_of(UP, code), cwd=folder, capture_output=True, timeout=120)
+    for code, wall in up_walls.items():
+        print(f"{code}: `redes up --no-ui` returned after {wall:.1f} s (a new Prefect database)")
+    print()
     header = f"{'':<46}" + "".join(f" {code + ': wall s, each run':>28} {'median':>7} {'CPU s':>6}" for code in reversed(codes))
     print(header)
     rows = dict.fromkeys(row for row, _ in walls)

@@ -56,11 +56,11 @@ def evaluate_champion(context, settings: Settings) -> dict[str, Any]:
 
     client = mlflow_store.configure(settings)
     study = studies.load(context.study_name, studies.open_storage(context.storage))
-    summary = studies.summary(study)
+    split = load_split(context.split_path)
+    summary = studies.summary(study, split=split.manifest["spec"])
     if summary["best_trial"] is None:
         return summary
     best = study.trials[summary["best_trial"]]
-    split = load_split(context.split_path)
     provenance = champion.Provenance(
         study=context.study_name,
         trial=best.number,

@@ -7,6 +7,8 @@ and the path of the split, never arrays.
 
 from __future__ import annotations
 
+import json
+
 import logging
 import time
 from concurrent.futures import Future
@@ -57,6 +59,7 @@ class Objective:
         self.split = split
         self.curves = curves
         self.tracking_uri = context.settings.tracking_uri
+        self.split_spec = json.dumps(split.manifest["spec"], sort_keys=True)  # as the study records its first split
         self.calls = 0  # trials this process started, finished or not
         self.trial: optuna.Trial | None = None  # the latest of them
 
@@ -94,10 +97,13 @@ class Objective:
                 "optuna.trial_number": str(trial.number),
                 "optuna.trial_state": "RUNNING",
                 DESCRIPTION_TAG: describe(config),
+                "train_size": str(len(self.split.y_train)),
+                "val_size": str(len(self.split.y_val)),
                 **ctx.extra_tags,
             },
         )
         trial.set_user_attr("mlflow_run_id", logger.run_id)
+        trial.set_user_attr(studies.SPLIT_ATTR, self.split_spec)  # a study continued with --force mixes splits
         run_url = mlflow_store.run_page_url(self.tracking_uri, ctx.experiment_id, logger.run_id)
         trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(

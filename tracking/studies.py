@@ -285,13 +285,27 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
 
-def summary(study: optuna.Study) -> dict[str, Any]:
-    """Counts by state and the best COMPLETE trial (number, value, params, training seconds, MLflow run)."""
+def trial_split(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> dict[str, Any] | None:
+    """The split TRIAL trained on: its own record, else the study's first split (trials from before the record)."""
+    stored = trial.user_attrs.get(SPLIT_ATTR) or study.user_attrs.get(SPLIT_ATTR)
+    return json.loads(stored) if stored else None
+
+
+def summary(study: optuna.Study, split: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Counts by state and the best COMPLETE trial (number, value, params, training seconds, MLflow run).
+
+    With SPLIT, the best among the trials trained on it: a study continued with `--force` on another split
+    holds validation accuracies of other sizes, and its champion is registered under this split's name.
+    """
     trials = study.get_trials(deepcopy=False)
     counts = {state.name: 0 for state in optuna.trial.TrialState}
     for trial in trials:
         counts[trial.state.name] += 1
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "mlflow_run_id" in t.user_attrs]
+    complete = [
+        t for t in trials
+        if t.state == optuna.trial.TrialState.COMPLETE and "mlflow_run_id" in t.user_attrs
+        and (split is None or trial_split(t, study) in (None, split))
+    ]  # fmt: skip
     best = max(complete, key=lambda t: t.value) if complete else None
     return {
         "trials": len(trials),

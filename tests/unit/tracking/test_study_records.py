@@ -60,6 +60,7 @@ def tiny_split(n_train=48, n_val=16):
     return SimpleNamespace(
         X_train=rng.random((n_train, 784), dtype=np.float32), y_train=rng.integers(0, 10, n_train),
         X_val=rng.random((n_val, 784), dtype=np.float32), y_val=rng.integers(0, 10, n_val),
+        manifest={"spec": {"train_size": n_train, "val_size": n_val, "seed": None, "stratify": False}},
     )  # fmt: skip
 
 
@@ -187,3 +188,32 @@ def test_the_epochs_that_fit_follow_the_recent_pace():
     assert epochs_that_fit(epochs, 11.0) == 6 + 5  # the last five epochs' median is 2 s: a slow one does not count
     assert epochs_that_fit(epochs[:4], 11.0) == 4 + 5  # nor a slow first one
     assert epochs_that_fit(epochs, -3.0) == 6  # the budget is spent: no more
+
+
+def test_each_trial_records_its_split_and_the_champion_comes_from_the_current_one(tmp_path, mlflow_db):
+    """A study continued with --force on other sizes: the best trial of the first split (the higher accuracy,
+    on more images) is not registered under the new split's name; each trial run says what it trained on."""
+    client = MlflowClient(mlflow_db)
+    experiment = client.create_experiment("splits", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    study = studies.create_or_load("splits", optuna.storages.InMemoryStorage(), SPACE, sampler="random", pruner="none")
+    context = StudyContext(
+        study_name="splits", storage="memory", sampler="random", pruner="none", space=SPACE, split_path="",
+        experiment_id=experiment, parent_run_id=parent,
+        settings=Settings.from_env({"MLFLOW_TRACKING_URI": mlflow_db}, workdir=tmp_path),
+    )  # fmt: skip
+    first, second = tiny_split(48, 16), tiny_split(32, 16)
+    study.optimize(Objective(context, client, first), n_trials=1)
+    study.optimize(Objective(context, client, second), n_trials=1)
+    a, b = study.trials
+    assert json.loads(a.user_attrs[studies.SPLIT_ATTR]) == first.manifest["spec"]
+    assert json.loads(b.user_attrs[studies.SPLIT_ATTR]) == second.manifest["spec"]
+    tags = client.get_run(b.user_attrs["mlflow_run_id"]).data.tags
+    assert (tags["train_size"], tags["val_size"]) == ("32", "16")
+    study.add_trial(optuna.trial.create_trial(
+        params=a.params, distributions=a.distributions, value=2.0,  # the best of all, on the first split
+        user_attrs={**a.user_attrs},
+    ))  # fmt: skip
+    assert studies.summary(study)["best_trial"] == 2
+    assert studies.summary(study, split=second.manifest["spec"])["best_trial"] == 1
+    assert studies.summary(study, split=first.manifest["spec"])["best_trial"] == 2
