@@ -182,12 +182,12 @@ def run_workers(
                 return
             _wait_for_pool_exit(study)
             pids = _running_pids(study)
-            failed = fail_orphaned_trials(study, mlflow_store.configure(context.settings))
+            failed = fail_orphaned_trials(study, mlflow_store.configure(context.settings), unclaimed_before=time.time())
             requeued += len(failed)
             logger.warning(
                 "a worker process died: trials %s were RUNNING in worker processes %s and are marked FAIL, their "
                 "MLflow runs ended KILLED and their parameters queued again; %s",
-                failed, sorted({pids[n] for n in failed}),
+                failed, sorted({pids[n] for n in failed if pids.get(n) is not None}),
                 "continuing in a fresh pool" if restart < MAX_RESTARTS else "giving up",
             )  # fmt: skip
             if restart == MAX_RESTARTS:
@@ -229,7 +229,7 @@ def _stop(futures: list[Any], study: optuna.Study, context: Any, lost: str | Non
     wait(futures, timeout=GRACE)
     killed = kill_workers()
     client = mlflow_store.configure(context.settings)
-    failed = fail_orphaned_trials(study, client, reason=interruption.REASON) if killed else []
+    failed = fail_orphaned_trials(study, client, reason=interruption.REASON, unclaimed_before=time.time()) if killed else []
     why = interruption.why()
     if lost:
         client.set_tag(context.parent_run_id, "stop_reason", lost)

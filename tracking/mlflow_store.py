@@ -153,6 +153,7 @@ def open_store(uri: str) -> None:
     try:
         with stores.creation_lock(path.parent):
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or upgrades the schema
+            stores.use_write_ahead_log(path)
     except Exception as exc:  # noqa: BLE001 - a database error here means the file, named in the message
         if stores.is_disk_full(exc):
             raise stores.StoreFull(f"the disk of the MLflow database {path} is full: free some space") from None

@@ -60,6 +60,7 @@ class Objective:
         self.curves = curves
         self.tracking_uri = context.settings.tracking_uri
         self.split_spec = json.dumps(split.manifest["spec"], sort_keys=True)  # as the study records its first split
+        self._split_differs: bool | None = None
         self.calls = 0  # trials this process started, finished or not
         self.trial: optuna.Trial | None = None  # the latest of them
 
@@ -103,7 +104,8 @@ class Objective:
             },
         )
         trial.set_user_attr("mlflow_run_id", logger.run_id)
-        trial.set_user_attr(studies.SPLIT_ATTR, self.split_spec)  # a study continued with --force mixes splits
+        if self._records_split(trial):  # a study continued with --force mixes splits
+            trial.set_user_attr(studies.SPLIT_ATTR, self.split_spec)
         run_url = mlflow_store.run_page_url(self.tracking_uri, ctx.experiment_id, logger.run_id)
         trial.set_user_attr(studies.RUN_URL_ATTR, run_url)
         tracked = train_tracked(
@@ -114,6 +116,13 @@ class Objective:
         trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))  # best_epoch, …: train_tracked
         return tracked.result.best_val_accuracy
 
+
+    def _records_split(self, trial: optuna.Trial) -> bool:
+        """Whether a trial names its split: only where it is not the study's first one, which says it for them all
+        (a journal append less per trial)."""
+        if self._split_differs is None:
+            self._split_differs = trial.study.user_attrs.get(studies.SPLIT_ATTR) != self.split_spec
+        return self._split_differs
 
     def _on_epoch(self, metrics) -> None:
         stores.check_reserve()  # another process met a full disk

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 import optuna
@@ -39,20 +40,42 @@ def _owner_is_dead(attrs: dict[str, Any]) -> bool:
     return not same_process(pid, started)
 
 
-def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None) -> list[int]:
+#: Seconds after which a RUNNING trial that names no process is taken for one whose process died as it began:
+#: a live worker names itself within milliseconds of creating (or taking from the queue) its trial.
+UNCLAIMED_AFTER = 60.0
+
+
+def _unclaimed(trial: optuna.trial.FrozenTrial, before: float) -> bool:
+    """A trial no process has named itself the owner of, begun before the unix time BEFORE."""
+    started = trial.datetime_start
+    return "worker_pid" not in trial.user_attrs and started is not None and started.timestamp() < before
+
+
+def fail_orphaned_trials(
+    study: optuna.Study, client: Any, retry: bool = True, reason: str | None = None, unclaimed_before: float | None = None
+) -> list[int]:
     """Fail the RUNNING trials whose process on this host is dead (a journal storage has no heartbeat).
 
     Each is marked FAIL with ``fail_reason``, its MLflow run ended KILLED (not left RUNNING or FINISHED),
     and, with ``retry``, the same parameters are enqueued so the next trial runs them again.
     REASON replaces the default "its worker process … died" (e.g. `interrupted`, when redes
     itself stopped the process). Returns the numbers of the trials failed.
+
+    A trial whose process died between creating it and naming itself (a pool broken at that moment) names no
+    owner: it is failed once older than :data:`UNCLAIMED_AFTER`, or when begun before UNCLAIMED_BEFORE (unix
+    time), which a caller gives that knows its workers are all gone.
     """
     failed = []
+    now = time.time()
+    before = max(now - UNCLAIMED_AFTER, unclaimed_before or 0.0)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if not _owner_is_dead(trial.user_attrs):
+        unclaimed = _unclaimed(trial, before)
+        if not unclaimed and not _owner_is_dead(trial.user_attrs):
             continue
         storage = study._storage
-        why = reason or f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
+        why = reason or (
+            "its worker process died as it began" if unclaimed else f"its worker process {trial.user_attrs['worker_pid']} died while it ran"
+        )
         try:
             storage.set_trial_user_attr(trial._trial_id, "fail_reason", why)
             if not storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
@@ -61,8 +84,9 @@ def fail_orphaned_trials(study: optuna.Study, client: Any, retry: bool = True, r
             continue
         failed.append(trial.number)
         end_orphaned_run(client, trial, why)
-        if retry and trial.params:
-            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+        params = trial.params or trial.system_attrs.get("fixed_params")  # those it was given from the queue
+        if retry and params:
+            study.enqueue_trial(dict(params), user_attrs={"retry_of": trial.number})
     return failed
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalStorage
 
 from runtime.servers import LOOPBACK, OPTUNA_DASHBOARD_PORT
 from runtime.settings import RDB_SCHEMES, Settings
 from tracking import stores
+from tracking.journal_file import WholeLineJournalFile
 from tracking.search_space import SearchSpace
 
 SAMPLERS = ("tpe", "random", "grid", "qmc")
@@ -112,7 +113,7 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     if scheme is None:
         path = Path(url)
         with stores.creation_lock(path.parent):
-            return JournalStorage(JournalFileBackend(str(path)))
+            return JournalStorage(WholeLineJournalFile(str(path)))
     if scheme == "postgresql":
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     sqlite_file = Path(url.split("sqlite:///", 1)[1]) if url.startswith("sqlite:///") else None
@@ -245,7 +246,7 @@ def check_existing_space(
         if not Path(url).is_file():
             return
         stores.check_journal(Path(url))
-        storage = JournalStorage(JournalFileBackend(str(url)))
+        storage = JournalStorage(WholeLineJournalFile(str(url)))
     else:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]

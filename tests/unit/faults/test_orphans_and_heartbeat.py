@@ -69,6 +69,43 @@ def test_orphaned_running_trials_are_failed_their_runs_ended_and_their_params_en
     assert fail_orphaned_trials(study, client) == [], "a second look finds nothing more"
 
 
+def test_a_trial_whose_process_died_before_naming_itself_is_failed_once_unclaimed(tmp_path, monkeypatch):
+    """A pool broken just after a worker created (or took from the queue) a trial: the trial names no process.
+    The caller that knows its workers are gone fails it at once; anyone else once it is UNCLAIMED_AFTER old."""
+    import time
+
+    from tracking import orphans
+
+    study = studies.create_or_load(
+        "u", studies.open_storage(str(tmp_path / "j.log")), studies_space(), sampler="random", pruner="none"
+    )
+    created = study.ask()  # died right after: no attribute, no parameter
+    study.enqueue_trial({"x": 0.25})
+    queued = study.ask()  # taken from the queue, then died
+    client = FakeClient()
+    assert fail_orphaned_trials(study, client) == [], "just begun: its process may be naming itself now"
+    monkeypatch.setattr(orphans, "UNCLAIMED_AFTER", 0.0)
+    assert sorted(fail_orphaned_trials(study, client, unclaimed_before=time.time() - 3600)) == [created.number, queued.number]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[created.number].state == trials[queued.number].state == optuna.trial.TrialState.FAIL
+    assert trials[created.number].user_attrs["fail_reason"] == "its worker process died as it began"
+    (retry,) = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert retry.user_attrs["retry_of"] == queued.number and retry.system_attrs["fixed_params"] == {"x": 0.25}
+
+
+def test_a_caller_whose_workers_are_gone_fails_their_unclaimed_trials_at_once(tmp_path):
+    import time
+
+    study = studies.create_or_load(
+        "w", studies.open_storage(str(tmp_path / "j.log")), studies_space(), sampler="random", pruner="none"
+    )
+    created = study.ask()
+    claimed = study.ask()
+    for key, value in process_identity().items():
+        claimed.set_user_attr(key, value)
+    assert fail_orphaned_trials(study, FakeClient(), unclaimed_before=time.time() + 1) == [created.number]
+
+
 def test_a_run_ended_before_its_process_died_is_ended_killed_like_its_failed_trial(tmp_path, mlflow_db):
     """Killed after its run ended FINISHED and before Optuna heard the trial's value: the trial is FAIL,
     so its run is ended KILLED and tagged FAIL with the reason, like a run left RUNNING; a FAILED run stays FAILED."""

@@ -196,17 +196,20 @@ def test_each_trial_records_its_split_and_the_champion_comes_from_the_current_on
     client = MlflowClient(mlflow_db)
     experiment = client.create_experiment("splits", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment).info.run_id
-    study = studies.create_or_load("splits", optuna.storages.InMemoryStorage(), SPACE, sampler="random", pruner="none")
+    first, second = tiny_split(48, 16), tiny_split(32, 16)
+    study = studies.create_or_load(
+        "splits", optuna.storages.InMemoryStorage(), SPACE, sampler="random", pruner="none", split=first.manifest["spec"]
+    )
     context = StudyContext(
         study_name="splits", storage="memory", sampler="random", pruner="none", space=SPACE, split_path="",
         experiment_id=experiment, parent_run_id=parent,
         settings=Settings.from_env({"MLFLOW_TRACKING_URI": mlflow_db}, workdir=tmp_path),
     )  # fmt: skip
-    first, second = tiny_split(48, 16), tiny_split(32, 16)
     study.optimize(Objective(context, client, first), n_trials=1)
     study.optimize(Objective(context, client, second), n_trials=1)
     a, b = study.trials
-    assert json.loads(a.user_attrs[studies.SPLIT_ATTR]) == first.manifest["spec"]
+    assert studies.SPLIT_ATTR not in a.user_attrs  # the study's first split says it
+    assert studies.trial_split(a, study) == first.manifest["spec"]
     assert json.loads(b.user_attrs[studies.SPLIT_ATTR]) == second.manifest["spec"]
     tags = client.get_run(b.user_attrs["mlflow_run_id"]).data.tags
     assert (tags["train_size"], tags["val_size"]) == ("32", "16")
