@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from runtime.settings import Settings
 from tracking import interruption, mlflow_store, stores, studies
 from tracking.orphans import process_identity
-from tracking.run_logger import RunLogger, writer
+from tracking.run_logger import TRIAL_STATE_TAG, RunLogger, writer
 from tracking.run_names import DESCRIPTION_TAG, describe
 from tracking.search_space import SearchSpace, config_from_params, suggest
 from tracking.tracked_training import CurveDrawer, train_tracked
@@ -96,7 +96,7 @@ class Objective:
                 "kind": "trial",
                 "optuna.study": ctx.study_name,
                 "optuna.trial_number": str(trial.number),
-                "optuna.trial_state": "RUNNING",
+                TRIAL_STATE_TAG: "RUNNING",
                 DESCRIPTION_TAG: describe(config),
                 "train_size": str(len(self.split.y_train)),
                 "val_size": str(len(self.split.y_val)),
@@ -171,8 +171,10 @@ class FinalStateTags:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
+        if trial.state == optuna.trial.TrialState.COMPLETE and "stop_reason" in trial.user_attrs:
+            return  # its outcome, logged with the trial's end (tracked_training), said COMPLETE already
         if run_id:
-            tags = [RunTag("optuna.trial_state", trial.state.name)]
+            tags = [RunTag(TRIAL_STATE_TAG, trial.state.name)]
             if trial.user_attrs.get("fail_reason"):
                 tags.append(RunTag("fail_reason", str(trial.user_attrs["fail_reason"])[:5000]))
             self._pending.append(writer().submit(self.client.log_batch, run_id, tags=tags))
@@ -248,7 +250,7 @@ def _end_run_failed_elsewhere(client: Any, study: optuna.Study, trial: optuna.Tr
     """The run of a trial failed elsewhere ends KILLED and tagged FAIL, even if this worker finished it meanwhile."""
     run_id = study._storage.get_trial(trial._trial_id).user_attrs.get("mlflow_run_id")
     if run_id:
-        client.set_tag(run_id, "optuna.trial_state", "FAIL")
+        client.set_tag(run_id, TRIAL_STATE_TAG, "FAIL")
         client.set_tag(run_id, "fail_reason", studies.STALE_REASON)
         client.set_terminated(run_id, status="KILLED")
 

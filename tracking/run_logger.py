@@ -22,6 +22,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 EPOCH_METRICS = ("train/loss", "train/accuracy", "val/loss", "val/accuracy")
+#: The tag of a trial's run that shows its Optuna state (RUNNING until it ends).
+TRIAL_STATE_TAG = "optuna.trial_state"
 
 
 def epoch_metric_values(metrics: Any) -> dict[str, float]:
@@ -64,7 +66,9 @@ class RunLogger:
         all_tags = dict(tags or {})
         if parent_run_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        self.run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        info = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info
+        self.run_id, self._artifact_uri = info.run_id, info.artifact_uri
+        self._artifacts: Any = None  # the run's artifact repository, made at the first artifact
         self.ended = False
         self._pending: list[Future] = []
 
@@ -100,16 +104,33 @@ class RunLogger:
         for future in pending:
             future.result()
 
-    def log_outcome(self, best_epoch: int, stopped_epoch: int, stop_reason: str, extra: Mapping[str, float] | None = None) -> None:
-        """The early-stopping point: metrics `best_epoch`, `stopped_epoch`, tag `stop_reason`, in one call."""
+    def log_outcome(
+        self,
+        best_epoch: int,
+        stopped_epoch: int,
+        stop_reason: str,
+        extra: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """The early-stopping point: metrics `best_epoch`, `stopped_epoch`, tag `stop_reason` (and TAGS), in one call."""
         now = int(time.time() * 1000)
         metrics = [Metric("best_epoch", float(best_epoch), now, 0), Metric("stopped_epoch", float(stopped_epoch), now, 0)]
         metrics += [Metric(k, float(v), now, 0) for k, v in (extra or {}).items()]
-        self._call(self.client.log_batch, self.run_id, metrics=metrics, tags=[RunTag("stop_reason", stop_reason)])
+        all_tags = [RunTag("stop_reason", stop_reason)] + [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        self._call(self.client.log_batch, self.run_id, metrics=metrics, tags=all_tags)
 
     def log_artifact(self, path: Any, artifact_path: str | None = None) -> None:
         """Copy the file at PATH into the run's artifacts; it must stay there until :meth:`flush` or :meth:`end`."""
-        self._call(self.client.log_artifact, self.run_id, str(path), artifact_path)
+        self._call(self._log_artifact, str(path), artifact_path)
+
+    def _log_artifact(self, path: str, artifact_path: str | None) -> None:
+        """What ``client.log_artifact`` does, without first reading the run back from the store to learn where its
+        artifacts go (a query of a third of a small trial's tracking time): the run's creation said it."""
+        if self._artifacts is None:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            self._artifacts = get_artifact_repository(self._artifact_uri, tracking_uri=self.client.tracking_uri)
+        self._artifacts.log_artifact(path, artifact_path)
 
     def end(self, status: str = "FINISHED") -> None:
         """Flush pending logs, then end the run with ``status`` (FAILED if the logs could not be written)."""

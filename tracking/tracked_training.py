@@ -23,7 +23,7 @@ from core.training import EpochMetrics, TrainResult, train
 from tracking import stores
 from tracking.interruption import REASON as INTERRUPTED
 from tracking.interruption import Interrupted
-from tracking.run_logger import RunLogger
+from tracking.run_logger import TRIAL_STATE_TAG, RunLogger
 
 if TYPE_CHECKING:
     import optuna
@@ -131,6 +131,9 @@ def train_tracked(
             result.stopped_epoch,
             result.stop_reason,
             {"val/best_accuracy": result.best_val_accuracy, "train/seconds": result.seconds},
+            # a trial that gets here ends COMPLETE: said now, in this call, not in one more after Optuna's
+            # (objective.FinalStateTags corrects it in the rare case it does not)
+            {TRIAL_STATE_TAG: "COMPLETE"} if trial is not None else None,
         )
         with tempfile.TemporaryDirectory(prefix="redes-run-") as tmp:
             weights = Path(tmp) / WEIGHTS_FILE

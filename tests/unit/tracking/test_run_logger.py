@@ -64,13 +64,26 @@ def test_a_call_that_failed_in_the_background_stops_training_at_the_next_epoch(t
 
 def test_a_failed_call_fails_the_run_when_it_ends(tmp_path, mlflow_db):
     client, experiment = store(tmp_path, mlflow_db)
-    logger = RunLogger(Refusing(client, "log_artifact"), experiment, "trial-0")
+    logger = RunLogger(client, experiment, "trial-0")
+    run_folder = tmp_path / "artifacts" / logger.run_id
+    run_folder.mkdir(parents=True)
+    (run_folder / "artifacts").write_text("a file where the run's artifact folder should be")
     weights = tmp_path / "network.npz"
     weights.write_bytes(b"weights")
     logger.log_artifact(weights, "model")
-    with pytest.raises(MlflowException, match="log_artifact"):
+    with pytest.raises(OSError):
         logger.end("FINISHED")
     assert client.get_run(logger.run_id).info.status == "FAILED"
+
+
+def test_an_artifact_goes_where_the_run_keeps_its_artifacts(tmp_path, mlflow_db):
+    client, experiment = store(tmp_path, mlflow_db)
+    logger = RunLogger(client, experiment, "trial-0")
+    weights = tmp_path / "network.npz"
+    weights.write_bytes(b"weights")
+    logger.log_artifact(weights, "model")
+    logger.end("FINISHED")
+    assert [f.path for f in client.list_artifacts(logger.run_id, "model")] == ["model/network.npz"]
 
 
 @pytest.mark.parametrize("painter", [True, False], ids=["by the painter process", "on the thread"])

@@ -213,6 +213,7 @@ def test_each_trial_records_its_split_and_the_champion_comes_from_the_current_on
     assert json.loads(b.user_attrs[studies.SPLIT_ATTR]) == second.manifest["spec"]
     tags = client.get_run(b.user_attrs["mlflow_run_id"]).data.tags
     assert (tags["train_size"], tags["val_size"]) == ("32", "16")
+    assert tags["optuna.trial_state"] == "COMPLETE"  # said with the outcome, without a callback's call after it
     study.add_trial(optuna.trial.create_trial(
         params=a.params, distributions=a.distributions, value=2.0,  # the best of all, on the first split
         user_attrs={**a.user_attrs},
