@@ -13,6 +13,7 @@ next epoch end, then whatever still runs is killed and its trials recorded `inte
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
@@ -62,8 +63,6 @@ def _adopt_inherited_fork_server(server) -> None:
     command forked from the launcher it raises. A living inherited server is checked with a signal 0
     instead; a dead one is forgotten, and a fresh one starts as without the launcher.
     """
-    import os
-
     pid = server._forkserver_pid
     if pid is None:
         return
@@ -85,8 +84,6 @@ def _adopt_inherited_fork_server(server) -> None:
 
 def pool_runner(workers: int):
     """Prefect's process pool of W workers forked from the fork server, each stopping on SIGINT and on the death of this process."""
-    import os
-
     from flows.signals import worker_initializer
 
     return _fork_server_pool()(max_workers=workers, initializer=worker_initializer, initargs=(os.getpid(),))

@@ -8,7 +8,6 @@ and the path of the split, never arrays.
 from __future__ import annotations
 
 import json
-
 import logging
 import time
 from concurrent.futures import Future
@@ -115,7 +114,6 @@ class Objective:
         )
         trial.set_user_attr("tracking_seconds", round(tracked.tracking_seconds, 3))  # best_epoch, …: train_tracked
         return tracked.result.best_val_accuracy
-
 
     def _records_split(self, trial: optuna.Trial) -> bool:
         """Whether a trial names its split: only where it is not the study's first one, which says it for them all

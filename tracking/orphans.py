@@ -66,8 +66,7 @@ def fail_orphaned_trials(
     time), which a caller gives that knows its workers are all gone.
     """
     failed = []
-    now = time.time()
-    before = max(now - UNCLAIMED_AFTER, unclaimed_before or 0.0)
+    before = max(time.time() - UNCLAIMED_AFTER, unclaimed_before or 0.0)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         unclaimed = _unclaimed(trial, before)
         if not unclaimed and not _owner_is_dead(trial.user_attrs):

@@ -113,8 +113,8 @@ def schema_lock(url: str) -> Iterator[None]:
 
 
 def move_aside_hint(path: Path) -> str:
-    files = " ".join(str(f) for f in (path, *sqlite_companions(path)) if f == path or f.exists())
-    into = f"mv {files} {path}.damaged" if files == str(path) else f"mkdir {path}.damaged && mv {files} {path}.damaged/"
+    companions = [str(f) for f in sqlite_companions(path) if f.exists()]
+    into = f"mkdir {path}.damaged && mv {' '.join([str(path), *companions])} {path}.damaged/" if companions else f"mv {path} {path}.damaged"
     return f"move it aside ({into}) to start a new one, or restore it from a backup"
 
 

@@ -286,9 +286,9 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
 
-def trial_split(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> dict[str, Any] | None:
-    """The split TRIAL trained on: its own record, else the study's first split (trials from before the record)."""
-    stored = trial.user_attrs.get(SPLIT_ATTR) or study.user_attrs.get(SPLIT_ATTR)
+def trial_split(trial: optuna.trial.FrozenTrial, study: optuna.Study, first: str | None = None) -> dict[str, Any] | None:
+    """The split TRIAL trained on: its own record, else the study's first split (FIRST, if already read)."""
+    stored = trial.user_attrs.get(SPLIT_ATTR) or first or study.user_attrs.get(SPLIT_ATTR)
     return json.loads(stored) if stored else None
 
 
@@ -302,10 +302,11 @@ def summary(study: optuna.Study, split: dict[str, Any] | None = None) -> dict[st
     counts = {state.name: 0 for state in optuna.trial.TrialState}
     for trial in trials:
         counts[trial.state.name] += 1
+    first = study.user_attrs.get(SPLIT_ATTR) if split is not None else None  # one storage read, not one per trial
     complete = [
         t for t in trials
         if t.state == optuna.trial.TrialState.COMPLETE and "mlflow_run_id" in t.user_attrs
-        and (split is None or trial_split(t, study) in (None, split))
+        and (split is None or trial_split(t, study, first) in (None, split))
     ]  # fmt: skip
     best = max(complete, key=lambda t: t.value) if complete else None
     return {
