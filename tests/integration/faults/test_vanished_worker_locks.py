@@ -30,8 +30,9 @@ def test_sessions_carry_the_timeouts_that_free_a_vanished_workers_locks(optuna_p
         storage.engine.dispose()
 
 
-def test_a_hung_session_inside_a_transaction_loses_its_lock(optuna_postgres_url):
-    storage = studies.open_storage(optuna_postgres_url, heartbeat_interval=2, grace_period=6)
+def test_a_hung_session_inside_a_transaction_loses_its_lock(optuna_postgres_url, monkeypatch):
+    monkeypatch.setattr(studies, "IDLE_IN_TRANSACTION_MIN", 5)  # the 60 s floor, shortened; its value is checked above
+    storage = studies.open_storage(optuna_postgres_url, heartbeat_interval=1, grace_period=2)
     other = sqlalchemy.create_engine(optuna_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         study_id = storage.create_new_study(directions=[studies.optuna.study.StudyDirection.MAXIMIZE], study_name="locks")
@@ -40,10 +41,10 @@ def test_a_hung_session_inside_a_transaction_loses_its_lock(optuna_postgres_url)
         silent.exec_driver_sql(f"SELECT * FROM studies WHERE study_id = {study_id} FOR UPDATE")  # what creating a trial takes
         started = time.monotonic()
         with other.connect() as connection:
-            connection.exec_driver_sql("SET lock_timeout = '120s'")  # fails the test instead of waiting ~15 min
+            connection.exec_driver_sql("SET lock_timeout = '30s'")  # fails the test instead of waiting ~15 min
             connection.exec_driver_sql(f"SELECT * FROM studies WHERE study_id = {study_id} FOR UPDATE")
         waited = time.monotonic() - started
-        assert 55 < waited < 90, waited  # the 60 s floor of idle_in_transaction_session_timeout, not the lock_timeout
+        assert 4.5 < waited < 30, waited  # the (shortened) floor of idle_in_transaction_session_timeout, not the lock_timeout
         with pytest.raises(sqlalchemy.exc.DBAPIError):  # the server ended the silent session
             silent.exec_driver_sql("SELECT 1")
         silent.invalidate()
