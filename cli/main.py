@@ -6,6 +6,7 @@ Heavy libraries (Prefect, MLflow, Optuna) are imported inside the commands, so t
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -65,9 +66,14 @@ def options(
         from cli.common import print_warning
         from runtime.server_record import use_recorded_prefect
 
+        own_url = (os.environ.get("PREFECT_API_URL") or "").strip()
         note = use_recorded_prefect(settings.workdir)  # sets PREFECT_API_URL unless the environment has one
         if note:
             print_warning(note)
+        elif not own_url and os.environ.get("PREFECT_API_URL"):
+            from runtime.server_record import note_user
+
+            note_user(settings.workdir, sys.argv[1:])  # so that `redes down` does not stop the server under it
     if ctx.invoked_subcommand in DELEGATED and "--help" not in sys.argv:
         from cli import delegate
 

@@ -3,7 +3,7 @@
 Reads `.redes/servers.json` (runtime.server_record); an entry whose process is gone (or whose
 PID now belongs to another process) is stale and removed. Says which Prefect API the commands
 here use: PREFECT_API_URL from the environment, else the recorded server, else Prefect's
-temporary one.
+temporary one, and which commands of this folder use the recorded server now.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def status(
     for entry in stale:
         say(f"removed the stale record of {entry.name} (pid {entry.pid}: gone)")
     describe(live, settings, say, study)
+    if any(entry.name == "prefect" for entry in live):
+        for user in server_record.users(settings.workdir):
+            say(f"in use by pid {user.pid}: {user.command}")
 
 
 def describe(live: list, settings, say: Callable[[str], None], study: str | None = None) -> None:

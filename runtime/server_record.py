@@ -5,10 +5,14 @@ reused by another process since), where it answers and how it stops. Every later
 the folder reads the record at its entry point and talks to the recorded Prefect server
 instead of starting Prefect's temporary one; a PREFECT_API_URL in the environment wins.
 An entry whose process is gone is stale: it is dropped from the record when read.
+
+A command that uses the recorded Prefect server notes itself in `.redes/users/` until it exits,
+so that `redes down` does not pull the server from under a running study (it asks for --force).
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -18,9 +22,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runtime.servers import http_status, same_process
+from runtime.servers import http_status, process_started, same_process
 
 RECORD = Path(".redes") / "servers.json"
+USERS = Path(".redes") / "users"
 HEALTH_TIMEOUT = 5.0
 
 
@@ -138,3 +143,39 @@ def use_recorded_prefect(workdir: Path, environ: MutableMapping[str, str] | None
         )
     env["PREFECT_API_URL"] = prefect.url + "/api"
     return None
+
+
+@dataclass(frozen=True)
+class User:
+    """A command of this folder that uses the recorded Prefect server: its PID, the PID's start time, what was typed."""
+
+    pid: int
+    started: float
+    command: str
+
+
+def note_user(workdir: Path, argv: list[str]) -> None:
+    """Note this process as a user of the recorded Prefect server until it exits (a file removed at exit;
+    one left by a killed process is stale, recognised by its PID's start time)."""
+    pid, started = os.getpid(), process_started(os.getpid())
+    if started is None:
+        return
+    path = Path(workdir) / USERS / f"{pid}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(User(pid, started, " ".join(["redes", *argv])))))
+    atexit.register(path.unlink, missing_ok=True)
+
+
+def users(workdir: Path) -> list[User]:
+    """The live users of the recorded Prefect server, oldest first; stale notes are removed."""
+    live = []
+    for path in sorted((Path(workdir) / USERS).glob("*.json")):
+        try:
+            user = User(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            user = None
+        if user is not None and same_process(user.pid, user.started):
+            live.append(user)
+        else:
+            path.unlink(missing_ok=True)
+    return sorted(live, key=lambda user: user.started)

@@ -1,5 +1,6 @@
 """runtime.server_record: live entries are told from stale ones by PID and start time, and a command
-uses the recorded Prefect server only when the environment names none.
+uses the recorded Prefect server only when the environment names none. A command that uses it is
+noted as its user, and `redes down` leaves a server in use alone unless told --force.
 
 Real processes throughout (a sleeping child, a dead PID, a small HTTP server that answers a
 health URL), each stopped by PID at the end of its test.
@@ -7,15 +8,18 @@ health URL), each stopped by PID at the end of its test.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from runtime import server_record
-from runtime.server_record import Recorded
-from runtime.servers import free_port, process_started, start_server, stop_process, stop_server
+from runtime.server_record import Recorded, User
+from runtime.servers import free_port, pid_alive, process_started, start_server, stop_process, stop_server
 
 
 @pytest.fixture
@@ -120,3 +124,87 @@ def test_without_a_record_nothing_changes(tmp_path):
     assert server_record.use_recorded_prefect(tmp_path, env) is None
     assert env == {}
     assert not (tmp_path / ".redes").exists()
+
+
+def test_a_command_on_the_recorded_server_notes_itself_as_its_user_and_one_with_its_own_url_does_not(
+    tmp_path, health_server, monkeypatch
+):
+    from cli import main as cli_main
+
+    server, url = health_server
+    server_record.write(tmp_path, [entry("prefect", server.pid, url=url)])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PREFECT_API_URL", "")
+    monkeypatch.setattr(sys, "argv", ["redes", "serve", "--name", "nightly"])
+    cli_main.options(SimpleNamespace(invoked_subcommand="serve"), verbose=False)
+    assert os.environ["PREFECT_API_URL"] == f"{url}/api"
+    assert server_record.users(tmp_path) == [User(os.getpid(), process_started(os.getpid()), "redes serve --name nightly")]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    server_record.write(elsewhere, [entry("prefect", server.pid, url=url)])
+    monkeypatch.chdir(elsewhere)
+    cli_main.options(SimpleNamespace(invoked_subcommand="serve"), verbose=False)  # PREFECT_API_URL is set now
+    assert server_record.users(elsewhere) == []
+
+
+def user_process(workdir: Path) -> subprocess.Popen:
+    """A process noted as a user of WORKDIR's recorded server, as a running `redes study` is; it waits on stdin."""
+    code = (
+        "import sys; from runtime import server_record; "
+        "server_record.note_user(sys.argv[1], ['study', '--name', 'long']); sys.stdin.read()"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(workdir)], stdin=subprocess.PIPE, start_new_session=True)
+    note = workdir / server_record.USERS / f"{process.pid}.json"
+    while not note.exists():
+        assert process.poll() is None, "the user process died"
+    return process
+
+
+def redes(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return subprocess.run([str(Path(sys.executable).with_name("redes")), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_down_leaves_a_server_in_use_alone_until_its_users_end(tmp_path, health_server):
+    server, url = health_server
+    server_record.write(tmp_path, [entry("prefect", server.pid, url=url)])
+    user = user_process(tmp_path)
+    try:
+        refused = redes(["down"], tmp_path)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"pid {user.pid}: redes study --name long" in refused.stderr and "--force" in refused.stderr
+        assert server.process.poll() is None and server_record.read(tmp_path) != []
+
+        status = redes(["status"], tmp_path)
+        assert f"in use by pid {user.pid}: redes study --name long" in status.stdout, status.stdout
+
+        user.communicate(b"", timeout=30)  # the study ends; its note goes with it
+        assert server_record.users(tmp_path) == []
+        down = redes(["down"], tmp_path)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert f"stopped prefect (pid {server.pid})" in down.stdout
+        assert server.process.wait(timeout=30) is not None and not server_record.record_path(tmp_path).exists()
+    finally:
+        stop_process(user, timeout=5)
+
+
+def test_down_force_stops_a_server_in_use_and_a_killed_users_note_is_stale(tmp_path, health_server):
+    server, url = health_server
+    server_record.write(tmp_path, [entry("prefect", server.pid, url=url)])
+    killed = user_process(tmp_path)
+    os.kill(killed.pid, signal.SIGKILL)  # no exit handler runs: its note stays, and is stale
+    killed.wait(timeout=30)
+    assert (tmp_path / server_record.USERS / f"{killed.pid}.json").exists()
+    assert server_record.users(tmp_path) == []
+    assert not (tmp_path / server_record.USERS / f"{killed.pid}.json").exists()
+
+    user = user_process(tmp_path)
+    try:
+        down = redes(["down", "--force"], tmp_path)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert f"stopped prefect (pid {server.pid})" in down.stdout
+        assert server.process.wait(timeout=30) is not None
+        assert user.poll() is None and pid_alive(user.pid)  # the user is not redes down's to stop
+    finally:
+        stop_process(user, timeout=5)
