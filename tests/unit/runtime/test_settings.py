@@ -106,7 +106,7 @@ def read_only_folder(tmp_path):
 def test_a_read_only_data_dir_is_refused_before_any_work(read_only_folder):
     """Issue #18: a read-only REDES_DATA_DIR was a traceback from the download's mkdir, after ~18 s."""
     for value in (str(read_only_folder), str(read_only_folder / "data")):
-        with pytest.raises(SettingsError, match=r"cannot be written \(.* is read-only or not writable by this user\); set it to a folder this user can write"):
+        with pytest.raises(SettingsError, match=r"cannot be written \(.* is read-only or not writable by this user\) and holds no MNIST yet; set it to a folder this user can write"):
             Settings.from_env({"REDES_DATA_DIR": value}, workdir=read_only_folder.parent)
 
 
