@@ -71,6 +71,14 @@ def wait_for_trials(
         time.sleep(0.05)
 
 
+def state_of(name: str, storage: str | Path, number: int) -> TrialState:
+    """Trial NUMBER's state, read without the lock redes takes to open a journal (a frozen process may hold it)."""
+    if "://" in str(storage):
+        return next(t for t in trials_of(name, storage) if t.number == number).state
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage)))
+    return next(t for t in optuna.load_study(study_name=name, storage=journal).get_trials() if t.number == number).state
+
+
 def kill_mid_trial(process: subprocess.Popen, name: str, storage: str | Path, *, pool_only: bool = False):
     """`kill -9` once a trial (with its MLflow run) runs after a complete one; return that trial.
 
@@ -87,11 +95,19 @@ def kill_mid_trial(process: subprocess.Popen, name: str, storage: str | Path, *,
         return running[0] if running and any(t.state == TrialState.COMPLETE for t in trials) else None
 
     try:
-        victim = wait_for_trials(process, name, storage, running_after_complete, "a trial ran after a complete one")
-        if pool_only:
-            os.kill(victim.user_attrs["worker_pid"], signal.SIGKILL)
-        else:
-            os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up
+        while True:
+            victim = wait_for_trials(process, name, storage, running_after_complete, "a trial ran after a complete one")
+            pid = victim.user_attrs["worker_pid"] if pool_only else process.pid
+
+            def send(sig: int) -> None:
+                os.kill(pid, sig) if pool_only else os.killpg(pid, sig)
+
+            send(signal.SIGSTOP)  # frozen, the trial cannot end between this look at it and the kill
+            if state_of(name, storage, victim.number) == TrialState.RUNNING:
+                break
+            send(signal.SIGCONT)  # it ended before the stop: choose again
+        send(signal.SIGKILL)  # no chance to clean up
+        if not pool_only:
             process.wait(timeout=30)
         return victim
     except BaseException:
