@@ -30,7 +30,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench_overhead import PINNED, redes_env
+from bench_overhead import redes_env
+
+from cli.common import parse_duration
 
 #: Runs the job with the code on PYTHONPATH: the request API of today's code, or the keyword API of the code
 #: whose commands lived in `flows.commands` (2a3a4cb and its neighbours). The venv's editable install puts this
@@ -54,18 +56,13 @@ print("OUTCOME " + json.dumps({k: v for k, v in outcome.items() if isinstance(v,
 """
 
 
-def seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-
-
 def run_job(code: Path, folder: Path, job: dict) -> dict:
     """Run JOB with the code of CODE in FOLDER; count its trials from the journal it wrote."""
     import optuna
 
     folder.mkdir(parents=True)
     env = redes_env(folder / "data", folder / "prefect-home", None)
-    env.update(PINNED, PYTHONPATH=str(code), PYTHONUNBUFFERED="1")
+    env.update(PYTHONPATH=str(code), PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     api = "keywords" if (code / "flows" / "commands" / "study.py").exists() else "request"
     proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(job), api], env=env, cwd=folder, capture_output=True, text=True)
@@ -101,7 +98,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     job = {
-        "name": "budget", "timeout": seconds(args.timeout), "grace": seconds(args.grace), "epochs": args.epochs,
+        "name": "budget", "timeout": parse_duration(args.timeout), "grace": parse_duration(args.grace), "epochs": args.epochs,
         "patience": args.patience, "train_size": args.train_size, "val_size": args.val_size, "workers": args.workers,
     }  # fmt: skip
     codes = {"after": Path(__file__).resolve().parents[1], "before": args.before.resolve()}

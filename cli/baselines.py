@@ -38,8 +38,8 @@ def baselines(
     from tracking import mlflow_store
 
     with user_errors():
-        check_split_sizes(train_size, val_size)
         settings = Settings.from_env()
+        check_split_sizes(train_size, val_size, settings.data_dir)
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
         prefect_api.check_reachable()
         mlflow_store.configure(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
 import typer
@@ -122,7 +123,7 @@ def parse_sizes(text: str, output_encoding: str = "onehot") -> tuple[int, ...]:
     return sizes
 
 
-def check_split_sizes(train_size: int, val_size: int) -> None:
+def check_split_sizes(train_size: int, val_size: int, data_dir: Path) -> None:
     """--train-size and --val-size must fit in MNIST's training file together, and a read-only data folder
     must hold their split already."""
     if train_size + val_size > N_TRAIN_FILE:
@@ -131,9 +132,8 @@ def check_split_sizes(train_size: int, val_size: int) -> None:
             f"training images of MNIST; lower one of them (e.g. --train-size {max(1, N_TRAIN_FILE - val_size)})"
         )
     from mnist.split import SplitSpec, check_stored_if_read_only
-    from runtime.settings import Settings
 
-    check_stored_if_read_only(Settings.from_env().data_dir, SplitSpec(train_size=train_size, val_size=val_size))
+    check_stored_if_read_only(data_dir, SplitSpec(train_size=train_size, val_size=val_size))
 
 
 def is_terminal() -> bool:

@@ -29,7 +29,7 @@ def down(
     say = plain_printer()
     with server_record.locked(workdir):
         live, stale = server_record.sweep(workdir)
-        users = server_record.users(workdir) if any(entry.name == "prefect" for entry in live) else []
+        users = server_record.users(workdir, live)
         if users and not force:
             print_error(
                 (f"{len(users)} commands of this folder still use" if len(users) > 1 else "a command of this folder still uses")

@@ -31,9 +31,8 @@ def status(
     for entry in stale:
         say(f"removed the stale record of {entry.name} (pid {entry.pid}: gone)")
     describe(live, settings, say, study)
-    if any(entry.name == "prefect" for entry in live):
-        for user in server_record.users(settings.workdir):
-            say(f"in use by pid {user.pid}: {user.command}")
+    for user in server_record.users(settings.workdir, live):
+        say(f"in use by pid {user.pid}: {user.command}")
 
 
 def describe(live: list, settings, say: Callable[[str], None], study: str | None = None) -> None:

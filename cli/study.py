@@ -76,7 +76,7 @@ def run_study_command(request: StudyRequest, storage: str | None, main: bool = F
         from tracking.search_space import check_space, config_from_params
 
         mlflow_store.check_experiment_name(request.name, settings, "--name")
-        check_split_sizes(request.train_size, request.val_size)
+        check_split_sizes(request.train_size, request.val_size, settings.data_dir)
         if request.sampler not in studies.SAMPLERS:
             raise BadInput(f"--sampler {request.sampler!r} is unknown; choose one of {', '.join(studies.SAMPLERS)}")
         if request.pruner not in studies.PRUNERS:

@@ -59,23 +59,23 @@ def train(
     from dataclasses import fields
 
     from core.config import ENCODING_NAMES, TrainConfig, check_choice
+    from runtime.settings import Settings
     from tracking.search_space import check_network_fits
 
     with user_errors():
+        settings = Settings.from_env()
         check_choice("output_encoding", output_encoding, ENCODING_NAMES)
         given = {f.name: options[f.name] for f in fields(TrainConfig) if f.name not in NOT_OPTIONS}
         config = TrainConfig(**{**given, "sizes": parse_sizes(sizes, output_encoding)})
         config.validate(n_train=train_size)
-        check_split_sizes(train_size, val_size)
+        check_split_sizes(train_size, val_size, settings.data_dir)
         check_network_fits(config.sizes, config.batch_size, config.dtype, 1, "--sizes", "use smaller hidden layers")
     from flows import prefect_api
     from flows.progress import epoch_progress
     from flows.train_once import config_dict, train_once
-    from runtime.settings import Settings
     from tracking import mlflow_store
 
     with user_errors():
-        settings = Settings.from_env()
         mlflow_store.check_experiment_name(experiment, settings, "--experiment")
         prefect_api.check_reachable()
         mlflow_store.configure(settings)

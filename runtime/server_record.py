@@ -166,10 +166,13 @@ def note_user(workdir: Path, argv: list[str]) -> None:
     atexit.register(path.unlink, missing_ok=True)
 
 
-def users(workdir: Path) -> list[User]:
-    """The live users of the recorded Prefect server, oldest first; stale notes are removed."""
+def users(workdir: Path, live_servers: list[Recorded]) -> list[User]:
+    """The live users of the recorded Prefect server, oldest first ([] when LIVE_SERVERS has no Prefect server);
+    stale notes are removed."""
+    if not any(entry.name == "prefect" for entry in live_servers):
+        return []
     live = []
-    for path in sorted((Path(workdir) / USERS).glob("*.json")):
+    for path in (Path(workdir) / USERS).glob("*.json"):
         try:
             user = User(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):

@@ -138,14 +138,14 @@ def test_a_command_on_the_recorded_server_notes_itself_as_its_user_and_one_with_
     monkeypatch.setattr(sys, "argv", ["redes", "serve", "--name", "nightly"])
     cli_main.options(SimpleNamespace(invoked_subcommand="serve"), verbose=False)
     assert os.environ["PREFECT_API_URL"] == f"{url}/api"
-    assert server_record.users(tmp_path) == [User(os.getpid(), process_started(os.getpid()), "redes serve --name nightly")]
+    assert server_record.users(tmp_path, server_record.read(tmp_path)) == [User(os.getpid(), process_started(os.getpid()), "redes serve --name nightly")]
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     server_record.write(elsewhere, [entry("prefect", server.pid, url=url)])
     monkeypatch.chdir(elsewhere)
     cli_main.options(SimpleNamespace(invoked_subcommand="serve"), verbose=False)  # PREFECT_API_URL is set now
-    assert server_record.users(elsewhere) == []
+    assert server_record.users(elsewhere, server_record.read(elsewhere)) == []
 
 
 def user_process(workdir: Path) -> subprocess.Popen:
@@ -180,7 +180,7 @@ def test_down_leaves_a_server_in_use_alone_until_its_users_end(tmp_path, health_
         assert f"in use by pid {user.pid}: redes study --name long" in status.stdout, status.stdout
 
         user.communicate(b"", timeout=30)  # the study ends; its note goes with it
-        assert server_record.users(tmp_path) == []
+        assert server_record.users(tmp_path, server_record.read(tmp_path)) == []
         down = redes(["down"], tmp_path)
         assert down.returncode == 0, down.stdout + down.stderr
         assert f"stopped prefect (pid {server.pid})" in down.stdout
@@ -196,7 +196,7 @@ def test_down_force_stops_a_server_in_use_and_a_killed_users_note_is_stale(tmp_p
     os.kill(killed.pid, signal.SIGKILL)  # no exit handler runs: its note stays, and is stale
     killed.wait(timeout=30)
     assert (tmp_path / server_record.USERS / f"{killed.pid}.json").exists()
-    assert server_record.users(tmp_path) == []
+    assert server_record.users(tmp_path, server_record.read(tmp_path)) == []
     assert not (tmp_path / server_record.USERS / f"{killed.pid}.json").exists()
 
     user = user_process(tmp_path)
